@@ -1,0 +1,313 @@
+"""The symbolic engine: walks a spec's layer tree and computes, for every layer and every group of
+layers, its output shape, parameters, buffers, multiply-adds, receptive field and activation memory.
+
+Pure Python: no torch. Conventions (also in the table footer and docs/conventions.md):
+
+* ``macs``: multiply-accumulates of conv and linear layers (and LeNet-1998's subsample and RBF
+  units); bias adds, activations, pooling, normalisation and residual adds are not MACs.
+* ``activation_bytes``: elements of a layer's output × bytes per element × batch; a group's is the
+  sum over its layers, so any depth's rows add up to the totals.
+* Side heads (``head``) count in ``params`` (they are trained) but not in the main path's
+  ``macs`` and ``activation_bytes``; those go in ``head_macs`` and ``head_activation_bytes``.
+* Receptive field: per axis, ``r' = r + (k − 1)·j`` and ``j' = j·s`` through each window; through
+  a concat or a residual add the largest path is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from .errors import OptionError, SpecError
+from .layers import REGISTRY, Floor, Shape, ShapeError
+from .spec import Concat, Leaf, Node, Residual, Sequence, Spec, parse_shape
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}
+
+MAC_CONVENTION = ("MACs: one per multiply-accumulate of conv and linear layers; "
+                  "bias adds, activations, pooling, normalisation and residual adds not counted")
+
+
+@dataclass(frozen=True)
+class Field2:
+    """Receptive field along height and width: size and jump (cumulative stride) per axis."""
+
+    size: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+
+    def through(self, window: tuple[tuple[int, int], tuple[int, int]] | None) -> Field2:
+        if window is None:
+            return self
+        sizes = tuple(self.size[a] + (window[a][0] - 1) * self.jump[a] for a in range(2))
+        jumps = tuple(self.jump[a] * window[a][1] for a in range(2))
+        return Field2(sizes, jumps)  # type: ignore[arg-type]
+
+    @staticmethod
+    def union(fields: list[Field2]) -> Field2:
+        """The largest path per axis (concat branches, residual paths)."""
+        sizes = tuple(max(f.size[a] for f in fields) for a in range(2))
+        jumps = tuple(max(f.jump[a] for f in fields) for a in range(2))
+        return Field2(sizes, jumps)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer (``leaf``) or group of layers. Counts are for the whole batch except parameters.
+
+    ``macs`` are multiply-adds (bias adds not counted); ``activation_bytes`` the bytes of the
+    outputs of the layers in the row; shapes are per sample.
+    """
+
+    path: str
+    name: str
+    kind: str
+    depth: int
+    leaf: bool
+    head: bool  # inside a side head
+    input: Shape
+    output: Shape
+    settings: str  # kernel/stride/padding summary
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    activation_bytes: int
+    rf: tuple[int, int]
+    jump: tuple[int, int]
+
+
+def _quotient_text(floor: Floor) -> str:
+    q = floor.quotient
+    if q.denominator in (2, 4, 5, 8, 10, 16, 20, 25):
+        return f"{float(q):g}"
+    return f"{q.numerator}/{q.denominator} ≈ {float(q):.3f}"
+
+
+def _division_text(floor: Floor) -> str:
+    before, after = floor.padding
+    pad = f" + 2·{before}" if before == after else f" + {before} + {after}"
+    return f"({floor.size}{pad} − {floor.extent})/{floor.stride} = {_quotient_text(floor)}"
+
+
+def _unread_text(count: int, units: str) -> str:
+    verb = "is" if units in ("row", "column") else "are"
+    return f"the last {'' if count == 1 else f'{count} '}input {units} {verb} never read"
+
+
+@dataclass(frozen=True)
+class FloorWarning:
+    """A layer whose sliding-window division was not exact along one or both axes.
+
+    It is a ``warning`` when real input rows or columns are never read, a ``note`` when only
+    padding is left over.
+    """
+
+    path: str
+    floors: tuple[Floor, ...]
+
+    @property
+    def ignored_input(self) -> dict[str, int]:
+        """Input rows (``height``) and columns (``width``) that the layer never reads."""
+        return {f.axis: f.ignored_input for f in self.floors}
+
+    @property
+    def severity(self) -> str:
+        return "warning" if any(f.ignored_input for f in self.floors) else "note"
+
+    @property
+    def message(self) -> str:
+        same = len(self.floors) == 2 and _division_text(self.floors[0]) == _division_text(self.floors[1])
+        floors = self.floors[:1] if same else self.floors
+        parts = []
+        for f in floors:
+            axis = "height and width" if same else f.axis
+            units = ("row and column" if same else "row" if f.axis == "height" else "column")
+            whole = f.quotient.numerator // f.quotient.denominator
+            text = (f"{axis}: {_division_text(f)} is not exact: output "
+                    f"⌊{_quotient_text(f).split(' ')[0]}⌋ + 1 = {whole + 1}")
+            if f.ignored_input:
+                plural = units.replace("row", "rows").replace("column", "columns") \
+                    if f.ignored_input > 1 else units
+                text += f"; {_unread_text(f.ignored_input, plural)}"
+            else:
+                text += "; only padding is left unread"
+            parts.append(text)
+        return f"{self.path}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-network sums; ``params`` includes side heads, ``macs`` is the main path only."""
+
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    activation_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    head_params: int
+    head_macs: int
+    head_activation_bytes: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The engine's result for one spec, input, batch and dtype. ``rows`` is every node, pre-order."""
+
+    spec: Spec
+    input: Shape
+    batch: int
+    dtype: str
+    output: Shape  # of the main path, per sample
+    rows: list[Row]
+    totals: Totals
+    warnings: list[FloorWarning]
+
+    def at_depth(self, depth: int | None = None) -> list[Row]:
+        """Rows at ``depth`` (1 = top level) plus shallower leaves; ``None``: every leaf layer."""
+        if depth is None:
+            return [r for r in self.rows if r.leaf]
+        if depth < 1:
+            raise OptionError(f"--depth must be at least 1, got {depth}")
+        return [r for r in self.rows if r.depth == depth or (r.leaf and r.depth < depth)]
+
+    def row(self, path: str) -> Row:
+        for r in self.rows:
+            if r.path == path:
+                return r
+        raise KeyError(path)
+
+
+@dataclass
+class _Walk:
+    spec: Spec
+    batch: int
+    bytes_per_element: int
+    rows: list[Row] = field(default_factory=list)
+    warnings: list[FloorWarning] = field(default_factory=list)
+
+    # Each visit returns (output shape, receptive field) and appends rows pre-order.
+
+    def leaf(self, node: Leaf, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
+        rule = REGISTRY[node.kind]
+        try:
+            if len(x) not in rule.accepts:
+                shape = "×".join(map(str, x))
+                need = " or ".join("a vector" if r == 1 else "a C×H×W map" for r in rule.accepts)
+                hint = " (add a flatten layer first)" if rule.accepts == (1,) else ""
+                raise ShapeError(f"{node.kind} needs {need}, got {shape}{hint}")
+            y = rule.output_shape(node.config, x)
+            params = rule.params(node.config, x)
+            trainable = rule.trainable(node.config, x)
+            buffers = rule.buffers(node.config, x)
+            macs = rule.macs(node.config, x, y)
+            window = rule.window(node.config, x)
+            floors = rule.floors(node.config, x)
+        except ShapeError as exc:
+            raise SpecError(f"{exc} (input {'×'.join(map(str, x))})", node.where, node.path) from None
+        if any(d < 1 for d in y):
+            raise SpecError(f"output size {'×'.join(map(str, y))} is empty", node.where, node.path)
+        if floors:
+            self.warnings.append(FloorWarning(node.path, tuple(floors)))
+        out_rf = rf.through(window)
+        self.rows.append(Row(
+            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
+            leaf=True, head=head, input=x, output=y, settings=REGISTRY[node.kind].describe(node.config),
+            params=params, trainable_params=trainable, buffers=buffers, macs=macs * self.batch,
+            activation_bytes=prod(y) * self.batch * self.bytes_per_element,
+            rf=out_rf.size, jump=out_rf.jump))
+        return y, out_rf
+
+    def node(self, node: Node, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
+        if isinstance(node, Leaf):
+            return self.leaf(node, x, rf, head)
+        slot = len(self.rows)
+        if isinstance(node, Sequence):
+            y, out_rf = self.sequence(node.items, x, rf, head or node.side)
+        elif isinstance(node, Concat):
+            y, out_rf = self.concat(node, x, rf, head)
+        elif isinstance(node, Residual):
+            y, out_rf = self.residual(node, x, rf, head)
+        else:  # pragma: no cover - the loader makes only these
+            raise TypeError(node)
+        self.rows.insert(slot, self.group_row(node, slot, x, y, out_rf, head or
+                                              (isinstance(node, Sequence) and node.side)))
+        if isinstance(node, Sequence) and node.side:
+            return x, rf  # a side head leaves the main path as it found it
+        return y, out_rf
+
+    def sequence(self, items: list[Node], x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
+        for item in items:
+            x, rf = self.node(item, x, rf, head)
+        return x, rf
+
+    def concat(self, node: Concat, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
+        outputs = [self.node(branch, x, rf, head) for branch in node.branches]
+        shapes = [y for y, _ in outputs]
+        if any(len(y) != 3 for y in shapes) or len({y[1:] for y in shapes}) != 1:
+            listed = ", ".join(f"{b.name} {'×'.join(map(str, y))}" for b, y in zip(node.branches, shapes))
+            raise SpecError(f"concat branches must agree on H×W: {listed}", node.where, node.path)
+        channels = sum(y[0] for y in shapes)
+        return (channels, *shapes[0][1:]), Field2.union([f for _, f in outputs])
+
+    def residual(self, node: Residual, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
+        y, main_rf = self.sequence(node.body, x, rf, head)
+        if node.shortcut is not None:
+            s, short_rf = self.node(node.shortcut, x, rf, head)
+        else:
+            s, short_rf = x, rf
+        if y != s:
+            short = "the shortcut" if node.shortcut else "the identity shortcut"
+            raise SpecError(f"cannot add {'×'.join(map(str, y))} (main path) to "
+                            f"{'×'.join(map(str, s))} ({short})", node.where, node.path)
+        return self.sequence(node.post, y, Field2.union([main_rf, short_rf]), head)
+
+    def group_row(self, node: Node, slot: int, x: Shape, y: Shape, rf: Field2, head: bool) -> Row:
+        leaves = [r for r in self.rows[slot:] if r.leaf]
+        return Row(
+            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
+            leaf=False, head=head, input=x, output=y, settings="",
+            params=sum(r.params for r in leaves),
+            trainable_params=sum(r.trainable_params for r in leaves),
+            buffers=sum(r.buffers for r in leaves), macs=sum(r.macs for r in leaves),
+            activation_bytes=sum(r.activation_bytes for r in leaves), rf=rf.size, jump=rf.jump)
+
+
+def bytes_per_element(dtype: str) -> int:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}") from None
+
+
+def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
+            dtype: str = "fp32") -> Analysis:
+    """Analyse ``spec`` for an input shape (default: the spec's own), batch size and dtype.
+
+    Raises :class:`SpecError` when a layer cannot be applied to what reaches it.
+    """
+    if isinstance(input, str):
+        try:
+            input = parse_shape(input)
+        except ValueError as exc:
+            raise OptionError(f"--input: {exc}") from None
+    shape = tuple(input) if input is not None else spec.input
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise OptionError(f"--batch must be a positive integer, got {batch!r}")
+    walk = _Walk(spec, batch, bytes_per_element(dtype))
+    output, _ = walk.sequence(spec.root.items, shape, Field2(), head=False)
+    leaves = [r for r in walk.rows if r.leaf]
+    main = [r for r in leaves if not r.head]
+    heads = [r for r in leaves if r.head]
+    params = sum(r.params for r in leaves)
+    buffers = sum(r.buffers for r in leaves)
+    size = bytes_per_element(dtype)
+    totals = Totals(
+        params=params, trainable_params=sum(r.trainable_params for r in leaves), buffers=buffers,
+        macs=sum(r.macs for r in main), activation_bytes=sum(r.activation_bytes for r in main),
+        param_bytes=params * size, buffer_bytes=buffers * size,
+        head_params=sum(r.params for r in heads), head_macs=sum(r.macs for r in heads),
+        head_activation_bytes=sum(r.activation_bytes for r in heads))
+    return Analysis(spec=spec, input=shape, batch=batch, dtype=dtype, output=output,
+                    rows=walk.rows, totals=totals, warnings=walk.warnings)

@@ -1,0 +1,48 @@
+"""Errors meant for people: each renders as one line naming the file, line, layer and problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: a file and a 1-based line and column (any may be unknown)."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class CnncalcError(Exception):
+    """A user error: the CLI prints ``str(error)`` on one line and exits with status 2."""
+
+
+class SpecError(CnncalcError):
+    """A spec that cannot be loaded or analysed, located as precisely as the YAML allows."""
+
+    def __init__(self, problem: str, where: Location | None = None, path: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.where = where or Location()
+        self.path = path
+
+    def __str__(self) -> str:
+        layer = f"layer {self.path}: " if self.path else ""
+        return f"{self.where}: {layer}{self.problem}"
+
+
+class SpecNotFound(CnncalcError):
+    """A spec name that is neither a zoo entry nor a readable file."""
+
+
+class OptionError(CnncalcError):
+    """A command-line value that cannot be used (bad --input, --dtype, …)."""

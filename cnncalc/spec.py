@@ -1,0 +1,545 @@
+"""The spec format: YAML text to a tree of layers with stable dotted paths.
+
+A spec is a mapping with ``input`` (``C×H×W``), ``layers`` (a list), and optionally ``name``,
+``title``, ``description``, ``source`` and ``blocks`` (named, parametrised layer lists). Each
+layer is either a bare kind (``- relu``) or a one-key mapping from a kind, a block name or a
+composition keyword to its fields. ``docs/spec-format.md`` is the reference.
+
+Composition keywords:
+
+* ``sequence``: ``layers`` in order.
+* ``concat``: ``branches``, a mapping from branch name to a list of layers, joined along channels.
+* ``residual``: ``layers`` (the main path) added to ``shortcut`` (a list; identity when absent,
+  named ``shortcut_name``, default ``shortcut``), then the optional ``post`` layers.
+* ``head``: a side head (an auxiliary classifier): it reads the current tensor, its parameters
+  count, and the main path goes on with the tensor it read.
+* ``repeat``: ``times`` copies of ``layers``, spliced into the enclosing list; ``${i}`` is the
+  copy's index from 0.
+
+Any item may carry ``name`` (default: its index in the enclosing list, as in ``torch.nn.Sequential``)
+and ``when`` (the item is left out when false). Strings of the form ``${expression}`` are evaluated
+with the block's parameters (integers, booleans, + − * // %, comparisons, and/or/not).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import Location, SpecError
+from .fields import FieldError
+from .layers import REGISTRY, Shape
+from .yamlio import YamlList, YamlMap, load_yaml
+
+KEYWORDS = ("sequence", "concat", "residual", "head", "repeat")
+COMMON_FIELDS = ("name", "when")
+TOP_LEVEL_KEYS = ("name", "title", "description", "source", "input", "blocks", "layers")
+
+MAX_LAYERS = 200_000  # leaf layers in one expanded spec
+MAX_REPEAT = 10_000  # copies in one repeat
+
+
+# --------------------------------------------------------------------------------------------
+# The tree
+
+
+@dataclass(kw_only=True)
+class Node:
+    """A layer or a group of layers, at a dotted ``path`` (``layer3.2.conv1``)."""
+
+    name: str
+    path: str
+    label: str  # what tables show as its kind: the layer kind, keyword or block name
+    where: Location
+
+
+@dataclass(kw_only=True)
+class Leaf(Node):
+    """One layer of a registered kind with its parsed, validated fields."""
+
+    kind: str
+    config: dict[str, Any]
+
+
+@dataclass(kw_only=True)
+class Sequence(Node):
+    """Layers applied in order. ``side`` marks a head: its output leaves the main path."""
+
+    items: list[Node]
+    side: bool = False
+
+
+@dataclass(kw_only=True)
+class Concat(Node):
+    """Parallel branches on the same input, concatenated along channels."""
+
+    branches: list[Sequence]
+
+
+@dataclass(kw_only=True)
+class Residual(Node):
+    """``post(body(x) + shortcut(x))``; an absent shortcut is the identity."""
+
+    body: list[Node]
+    shortcut: Sequence | None
+    post: list[Node]
+
+
+@dataclass(kw_only=True)
+class Spec:
+    """A loaded spec: its metadata, default input shape and the layer tree."""
+
+    name: str
+    title: str
+    description: str
+    source: str
+    file: str
+    input: Shape
+    root: Sequence = field(repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes
+
+
+_SHAPE = re.compile(r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$")
+
+
+def parse_shape(value: Any) -> Shape:
+    """``3x224x224``, ``3×224×224`` or ``[3, 224, 224]`` (C×H×W), or one integer for a vector."""
+    if isinstance(value, (list, tuple)):
+        dims = list(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        dims = [value]
+    elif isinstance(value, str) and _SHAPE.match(value):
+        dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
+    else:
+        raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {value!r}")
+    if len(dims) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                          for d in dims):
+        raise ValueError(
+            f"an input shape needs three positive integers C×H×W (or one for a vector), got {value!r}"
+        )
+    return tuple(dims)
+
+
+# --------------------------------------------------------------------------------------------
+# ${…} expressions
+
+
+_EXPRESSION = re.compile(r"\$\{([^}]*)\}")
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+}
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+    ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+def evaluate(text: str, env: dict[str, Any]) -> Any:
+    """Evaluate a small arithmetic or boolean expression over the names in ``env``."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"cannot read the expression ${{{text}}}") from None
+    return _eval(tree.body, env, text)
+
+
+def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, str)):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in ("true", "false", "True", "False"):
+            return node.id.lower() == "true"
+        if node.id not in env:
+            known = ", ".join(sorted(env)) or "none"
+            raise ValueError(f"${{{text}}} uses {node.id!r}, which is not a parameter here "
+                             f"(parameters: {known})")
+        return env[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _eval(node.left, env, text), _eval(node.right, env, text)
+        if type(node.op) in (ast.FloorDiv, ast.Mod) and right == 0:
+            raise ValueError(f"${{{text}}} divides by zero")
+        return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+        value = _eval(node.operand, env, text)
+        return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
+            type(node.op)](value)
+    if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+        left = _eval(node.left, env, text)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval(comparator, env, text)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.BoolOp):
+        values = [_eval(v, env, text) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    raise ValueError(f"${{{text}}}: only integers, booleans, + - * // %, comparisons and "
+                     "and/or/not are allowed")
+
+
+def substitute(value: Any, env: dict[str, Any]) -> Any:
+    """Replace ``${…}`` in strings (recursively in lists); a whole-string expression keeps its type."""
+    if isinstance(value, str) and "${" in value:
+        whole = _EXPRESSION.fullmatch(value.strip())
+        if whole:
+            return evaluate(whole.group(1), env)
+        return _EXPRESSION.sub(lambda m: str(evaluate(m.group(1), env)), value)
+    if isinstance(value, list) and not isinstance(value, YamlMap):
+        return [substitute(v, env) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Expansion of YAML items into nodes
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+@dataclass
+class _Context:
+    file: str
+    blocks: dict[str, YamlMap]
+    env: dict[str, Any] = field(default_factory=dict)
+    stack: tuple[str, ...] = ()
+    leaves: list[int] = field(default_factory=lambda: [0])
+
+    def at(self, position: tuple[int, int]) -> Location:
+        return Location(self.file, position[0], position[1])
+
+    def inside(self, block: str, env: dict[str, Any]) -> _Context:
+        return _Context(self.file, self.blocks, env, (*self.stack, block), self.leaves)
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _split_item(item: Any, where: Location, parent: str) -> tuple[str, YamlMap]:
+    """``relu`` or ``{kind: {fields}}`` to (kind, fields)."""
+    if isinstance(item, str):
+        return item, YamlMap()
+    if isinstance(item, dict) and len(item) == 1:
+        ((key, fields),) = item.items()
+        if fields is None:
+            return str(key), YamlMap()
+        if isinstance(fields, YamlMap):
+            return str(key), fields
+        raise SpecError(f"the fields of {key!r} must be a mapping (key: value), got {fields!r}",
+                        where, parent or None)
+    if isinstance(item, dict):
+        keys = ", ".join(map(str, item))
+        raise SpecError(f"a layer must be one kind with its fields, as '- conv: {{out: 64, kernel: 3}}'; "
+                        f"this item has several keys ({keys}) — indent the fields under the kind",
+                        where, parent or None)
+    raise SpecError(f"a layer must be a kind name or a one-key mapping, got {item!r}", where,
+                    parent or None)
+
+
+def _check_fields(fields: YamlMap, allowed: tuple[str, ...], what: str, ctx: _Context,
+                  path: str) -> None:
+    for key in fields:
+        if key not in allowed:
+            raise SpecError(f"unknown field {key!r} for {what}{_suggest(key, allowed)}",
+                            ctx.at(fields.position_of(key)), path)
+
+
+def _subst(fields: YamlMap, key: str, ctx: _Context, path: str | None) -> Any:
+    try:
+        return substitute(fields[key], ctx.env)
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"{key}: {exc}", ctx.at(fields.position_of(key)), path) from None
+
+
+def _name_of(fields: YamlMap, ctx: _Context, siblings: list[Node], parent: str) -> str:
+    if "name" not in fields:
+        return str(len(siblings))
+    name = _subst(fields, "name", ctx, parent or None)
+    if isinstance(name, bool) or not isinstance(name, (str, int)) or str(name).strip() == "":
+        raise SpecError(f"name must be a non-empty string, got {name!r}",
+                        ctx.at(fields.position_of("name")), parent or None)
+    name = str(name).strip()
+    if "." in name or any(ch.isspace() for ch in name):
+        raise SpecError(f"name {name!r} may not contain dots or spaces (dots join paths)",
+                        ctx.at(fields.position_of("name")), parent or None)
+    return name
+
+
+def _expand_list(raw: Any, ctx: _Context, parent: str, where: Location, what: str) -> list[Node]:
+    if not isinstance(raw, YamlList):
+        raise SpecError(f"{what} must be a list of layers, got {raw!r}", where, parent or None)
+    nodes: list[Node] = []
+    for index, item in enumerate(raw):
+        _expand_item(item, ctx, parent, nodes, ctx.at(raw.position_of(index)))
+    seen: dict[str, Node] = {}
+    for node in nodes:
+        if node.name in seen:
+            raise SpecError(f"two layers are named {node.name!r} here", node.where, node.path)
+        seen[node.name] = node
+    return nodes
+
+
+def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: Location) -> None:
+    key, fields = _split_item(item, where, parent)
+    if "when" in fields:
+        condition = _subst(fields, "when", ctx, parent or None)
+        if not isinstance(condition, bool):
+            raise SpecError(f"when must be true or false, got {condition!r}",
+                            ctx.at(fields.position_of("when")), parent or None)
+        if not condition:
+            return
+    if key == "repeat":
+        _expand_repeat(fields, ctx, parent, out, where)
+        return
+    name = _name_of(fields, ctx, out, parent)
+    path = _join(parent, name)
+    out.append(_build_node(key, fields, ctx, name, path, where))
+
+
+def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
+                   where: Location) -> None:
+    _check_fields(fields, ("times", "layers", "when"), "repeat", ctx, parent)
+    if "times" not in fields or "layers" not in fields:
+        raise SpecError("repeat needs times and layers", where, parent or None)
+    times = _subst(fields, "times", ctx, parent or None)
+    if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+        raise SpecError(f"times must be a non-negative integer, got {times!r}",
+                        ctx.at(fields.position_of("times")), parent or None)
+    if times > MAX_REPEAT:
+        raise SpecError(f"times={times} is over the limit of {MAX_REPEAT} copies",
+                        ctx.at(fields.position_of("times")), parent or None)
+    body = fields["layers"]
+    if not isinstance(body, YamlList):
+        raise SpecError("repeat's layers must be a list", ctx.at(fields.position_of("layers")),
+                        parent or None)
+    for i in range(times):
+        copy = _Context(ctx.file, ctx.blocks, {**ctx.env, "i": i}, ctx.stack, ctx.leaves)
+        for index, item in enumerate(body):
+            _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
+
+
+def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
+                where: Location) -> Node:
+    if key == "sequence" or key == "head":
+        _check_fields(fields, ("layers", *COMMON_FIELDS), key, ctx, path)
+        items = _expand_list(fields.get("layers"), ctx, path, where, f"{key}'s layers")
+        return Sequence(name=name, path=path, label=key, where=where, items=items,
+                        side=key == "head")
+    if key == "concat":
+        return _build_concat(fields, ctx, name, path, where)
+    if key == "residual":
+        return _build_residual(fields, ctx, name, path, where)
+    if key in ctx.blocks:
+        return _build_block(key, fields, ctx, name, path, where)
+    if key in REGISTRY:
+        return _build_leaf(key, fields, ctx, name, path, where)
+    choices = [*REGISTRY, *KEYWORDS, *ctx.blocks]
+    raise SpecError(f"unknown layer kind {key!r}{_suggest(key, choices)}", where, path)
+
+
+def _build_concat(fields: YamlMap, ctx: _Context, name: str, path: str, where: Location) -> Node:
+    _check_fields(fields, ("branches", *COMMON_FIELDS), "concat", ctx, path)
+    raw = fields.get("branches")
+    if not isinstance(raw, YamlMap) or not raw:
+        raise SpecError("concat needs branches: a mapping from branch name to a list of layers",
+                        where, path)
+    branches = []
+    for branch_name, layers in raw.items():
+        branch_path = _join(path, str(branch_name))
+        at = ctx.at(raw.position_of(branch_name))
+        items = _expand_list(layers, ctx, branch_path, at, f"branch {branch_name!r}")
+        branches.append(Sequence(name=str(branch_name), path=branch_path, label="branch",
+                                 where=at, items=items))
+    return Concat(name=name, path=path, label="concat", where=where, branches=branches)
+
+
+def _build_residual(fields: YamlMap, ctx: _Context, name: str, path: str,
+                    where: Location) -> Node:
+    allowed = ("layers", "shortcut", "shortcut_name", "post", *COMMON_FIELDS)
+    _check_fields(fields, allowed, "residual", ctx, path)
+    body = _expand_list(fields.get("layers"), ctx, path, where, "residual's layers")
+    shortcut = None
+    if "shortcut" in fields:
+        short_name = str(_subst(fields, "shortcut_name", ctx, path)
+                         if "shortcut_name" in fields else "shortcut")
+        at = ctx.at(fields.position_of("shortcut"))
+        items = _expand_list(fields["shortcut"], ctx, _join(path, short_name), at, "shortcut")
+        if items:
+            shortcut = Sequence(name=short_name, path=_join(path, short_name), label="shortcut",
+                                where=at, items=items)
+    post = []
+    if "post" in fields:
+        post = _expand_list(fields["post"], ctx, path, ctx.at(fields.position_of("post")), "post")
+    names = [n.name for n in body + post] + ([shortcut.name] if shortcut else [])
+    for node in body + post:
+        if names.count(node.name) > 1:
+            raise SpecError(f"two layers are named {node.name!r} here", node.where, node.path)
+    return Residual(name=name, path=path, label="residual", where=where, body=body,
+                    shortcut=shortcut, post=post)
+
+
+def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
+                 where: Location) -> Node:
+    if key in ctx.stack:
+        chain = " → ".join((*ctx.stack[ctx.stack.index(key):], key))
+        raise SpecError(f"block {key!r} includes itself ({chain})", where, path)
+    definition = ctx.blocks[key]
+    declared = definition.get("params") or YamlMap()
+    env: dict[str, Any] = {}
+    for param, default in declared.items():
+        if default is not None:
+            env[param] = default
+    for arg in fields:
+        if arg in COMMON_FIELDS:
+            continue
+        if arg not in declared:
+            raise SpecError(f"block {key!r} has no parameter {arg!r}{_suggest(arg, declared)}"
+                            f" (parameters: {', '.join(declared) or 'none'})",
+                            ctx.at(fields.position_of(arg)), path)
+        env[arg] = _subst(fields, arg, ctx, path)
+    missing = [p for p in declared if p not in env]
+    if missing:
+        raise SpecError(f"block {key!r} needs a value for {', '.join(missing)}", where, path)
+    inner = ctx.inside(key, env)
+    at = ctx.at(definition.position)
+    if "body" in definition:
+        kind, body_fields = _split_item(definition["body"], at, path)
+        node = _build_node(kind, body_fields, inner, name, path, where)
+        node.label = key
+        return node
+    items = _expand_list(definition.get("layers"), inner, path, at, f"block {key!r}'s layers")
+    return Sequence(name=name, path=path, label=key, where=where, items=items)
+
+
+def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
+                where: Location) -> Leaf:
+    rule = REGISTRY[kind]
+    config: dict[str, Any] = {}
+    for key in fields:
+        if key in COMMON_FIELDS:
+            continue
+        if key not in rule.fields:
+            allowed = ", ".join(rule.fields) or "none"
+            raise SpecError(f"unknown field {key!r} for {kind}{_suggest(key, rule.fields)} "
+                            f"(fields: {allowed})", ctx.at(fields.position_of(key)), path)
+        value = _subst(fields, key, ctx, path)
+        try:
+            config[key] = rule.fields[key].parse(value)
+        except FieldError as exc:
+            raise SpecError(f"{key} {exc}", ctx.at(fields.position_of(key)), path) from None
+    for key, spec_field in rule.fields.items():
+        if key not in config:
+            if spec_field.required:
+                raise SpecError(f"{kind} needs {key} ({spec_field.doc})", where, path)
+            config[key] = spec_field.default
+    try:
+        config = rule.finish(config)
+    except FieldError as exc:
+        raise SpecError(str(exc), where, path) from None
+    ctx.leaves[0] += 1
+    if ctx.leaves[0] > MAX_LAYERS:
+        raise SpecError(f"the spec expands to more than {MAX_LAYERS} layers", where, path)
+    return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole specs
+
+
+def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, YamlMap):
+        raise SpecError("blocks must be a mapping from block name to its definition",
+                        Location(file, *getattr(raw, "position", (None, None))))
+    for block_name, definition in raw.items():
+        where = Location(file, *raw.position_of(block_name))
+        if block_name in REGISTRY or block_name in KEYWORDS:
+            raise SpecError(f"block name {block_name!r} is taken by a layer kind or keyword", where)
+        if not isinstance(definition, YamlMap):
+            raise SpecError(f"block {block_name!r} must be a mapping with params and layers", where)
+        for key in definition:
+            if key not in ("params", "layers", "body", "description"):
+                raise SpecError(
+                    f"unknown field {key!r} in block {block_name!r}"
+                    f"{_suggest(key, ('params', 'layers', 'body', 'description'))}",
+                    Location(file, *definition.position_of(key)))
+        if ("layers" in definition) == ("body" in definition):
+            raise SpecError(f"block {block_name!r} needs either layers (a list) or body (one item)",
+                            where)
+        params = definition.get("params")
+        if params is not None and not isinstance(params, YamlMap):
+            raise SpecError(f"the params of block {block_name!r} must be a mapping from name to "
+                            "default (~ for a required parameter)",
+                            Location(file, *definition.position_of("params")))
+    return dict(raw)
+
+
+def parse_spec(text: str, file: str, default_name: str) -> Spec:
+    """Parse and expand spec text; ``file`` is used in error messages."""
+    try:
+        data = load_yaml(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError(f"YAML syntax error: {problem}", Location(file, line, column)) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML error: {exc}", Location(file)) from None
+    if not isinstance(data, YamlMap):
+        raise SpecError("a spec must be a mapping with at least input and layers", Location(file, 1))
+    top = Location(file, *data.position)
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise SpecError(f"unknown top-level key {key!r}{_suggest(key, TOP_LEVEL_KEYS)}",
+                            Location(file, *data.position_of(key)))
+    for required in ("input", "layers"):
+        if required not in data:
+            raise SpecError(f"a spec needs {required}", top)
+    try:
+        shape = parse_shape(data["input"])
+    except ValueError as exc:
+        raise SpecError(str(exc), Location(file, *data.position_of("input"))) from None
+    for key in ("name", "title", "description", "source"):
+        if key in data and not isinstance(data[key], (str, int, float)):
+            raise SpecError(f"{key} must be text", Location(file, *data.position_of(key)))
+    ctx = _Context(file, _check_blocks(data.get("blocks"), file))
+    items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
+                         "layers")
+    name = str(data.get("name", default_name))
+    root = Sequence(name="", path="", label=name, where=top, items=items)
+    return Spec(name=name, title=str(data.get("title", name)),
+                description=str(data.get("description", "")).strip(),
+                source=str(data.get("source", "")).strip(), file=file, input=shape, root=root)
+
+
+def read_spec_file(path: Path) -> Spec:
+    """Read and parse a spec file; unreadable files raise :class:`SpecError`."""
+    shown = str(path)
+    if path.is_dir():
+        raise SpecError("is a directory, not a spec file", Location(shown))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", Location(shown)) from None
+    except PermissionError:
+        raise SpecError("permission denied", Location(shown)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(shown)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
+    return parse_spec(text, shown, path.stem)

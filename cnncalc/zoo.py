@@ -1,0 +1,49 @@
+"""The zoo: specs shipped with cnncalc, found by name; and resolving what a user typed."""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import SpecNotFound
+from .spec import Spec, read_spec_file
+
+_PACKAGED = Path(__file__).resolve().parent / "specs"  # inside an installed wheel
+_SOURCE = Path(__file__).resolve().parent.parent / "specs"  # a source checkout / editable install
+
+
+def zoo_dir() -> Path:
+    """The folder holding the zoo's ``*.yaml`` files."""
+    return _PACKAGED if _PACKAGED.is_dir() else _SOURCE
+
+
+def zoo_names() -> list[str]:
+    """Names of every zoo spec, sorted."""
+    return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+
+
+def _looks_like_path(ref: str) -> bool:
+    return any(sep in ref for sep in ("/", "\\")) or ref.endswith((".yaml", ".yml"))
+
+
+@lru_cache(maxsize=64)
+def _load_zoo(name: str) -> Spec:
+    spec = read_spec_file(zoo_dir() / f"{name}.yaml")
+    return spec
+
+
+def load_spec(ref: str | Path) -> Spec:
+    """Load a spec by zoo name (``alexnet``) or by path (``nets/mine.yaml``).
+
+    A name that is neither raises :class:`SpecNotFound` with the closest zoo names.
+    """
+    text = str(ref)
+    path = Path(text)
+    if isinstance(ref, Path) or _looks_like_path(text) or (path.exists() and text not in zoo_names()):
+        return read_spec_file(path)
+    if text in zoo_names():
+        return _load_zoo(text)
+    close = difflib.get_close_matches(text, zoo_names(), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; `cnncalc list` shows the zoo"
+    raise SpecNotFound(f"no zoo spec or file named {text!r}{hint}")
