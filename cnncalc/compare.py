@@ -41,7 +41,8 @@ def compare(analyses: list[Analysis], depth: int | None = 0) -> Comparison:
     """Match rows by path across analyses.
 
     ``depth=0`` (default) keeps rows of any depth whose path occurs in at least two analyses (all
-    rows when there is one); a positive depth keeps the rows at that depth, as ``table --depth``.
+    rows when there is one), less those with no parameters and no MACs in any analysis
+    (activations, pooling); a positive depth keeps every row at that depth, as ``table --depth``.
     """
     picked = [a.rows if not depth else a.at_depth(depth) for a in analyses]
     by_path = [{r.path: r for r in rows} for rows in picked]
@@ -56,6 +57,9 @@ def compare(analyses: list[Analysis], depth: int | None = 0) -> Comparison:
     matched = []
     for path in order:
         rows = tuple(index.get(path) for index in by_path)
-        if sum(r is not None for r in rows) >= needed:
+        present = [r for r in rows if r is not None]
+        if not depth and not any(r.params or r.macs for r in present):
+            continue
+        if len(present) >= needed:
             matched.append(MatchedRow(path, rows))
     return Comparison(tuple(analyses), tuple(matched))

@@ -212,7 +212,8 @@ def _slides(cfg: Config, x: Shape) -> tuple[Slide, Slide]:
 
 
 def _describe_window(cfg: Config) -> str:
-    text = f"{_fmt_pair(cfg['kernel'])}/{_fmt_pair(cfg['stride'])}"
+    kernel = cfg["kernel"]
+    text = f"{kernel[0]}×{kernel[1]}/{_fmt_pair(cfg['stride'])}"
     pad = cfg.get("padding", (0, 0))
     if isinstance(pad, str):
         text += f" {pad}"

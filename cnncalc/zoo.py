@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,9 +19,14 @@ def zoo_dir() -> Path:
     return _PACKAGED if _PACKAGED.is_dir() else _SOURCE
 
 
+def _natural(name: str) -> list[object]:
+    """Sort key that puts resnet18 before resnet101."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def zoo_names() -> list[str]:
-    """Names of every zoo spec, sorted."""
-    return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
+    """Names of every zoo spec, in natural order (resnet18 before resnet101)."""
+    return sorted((p.stem for p in zoo_dir().glob("*.yaml")), key=_natural)
 
 
 def _looks_like_path(ref: str) -> bool:
