@@ -264,14 +264,17 @@ class _Walk:
         return self.sequence(node.post, y, Field2.union([main_rf, short_rf]), head)
 
     def group_row(self, node: Node, slot: int, x: Shape, y: Shape, rf: Field2, head: bool) -> Row:
+        """Sums over the group's layers: all of them for parameters; for MACs and activations,
+        those on the same path as the group (a side head inside counts apart)."""
         leaves = [r for r in self.rows[slot:] if r.leaf]
+        same_path = [r for r in leaves if r.head == head]
         return Row(
             path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
             leaf=False, head=head, input=x, output=y, settings="",
             params=sum(r.params for r in leaves),
             trainable_params=sum(r.trainable_params for r in leaves),
-            buffers=sum(r.buffers for r in leaves), macs=sum(r.macs for r in leaves),
-            activation_bytes=sum(r.activation_bytes for r in leaves), rf=rf.size, jump=rf.jump)
+            buffers=sum(r.buffers for r in leaves), macs=sum(r.macs for r in same_path),
+            activation_bytes=sum(r.activation_bytes for r in same_path), rf=rf.size, jump=rf.jump)
 
 
 def bytes_per_element(dtype: str) -> int:
@@ -287,12 +290,10 @@ def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
 
     Raises :class:`SpecError` when a layer cannot be applied to what reaches it.
     """
-    if isinstance(input, str):
-        try:
-            input = parse_shape(input)
-        except ValueError as exc:
-            raise OptionError(f"--input: {exc}") from None
-    shape = tuple(input) if input is not None else spec.input
+    try:
+        shape = parse_shape(input) if input is not None else spec.input
+    except ValueError as exc:
+        raise OptionError(f"--input: {exc}") from None
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
     walk = _Walk(spec, batch, bytes_per_element(dtype))

@@ -446,8 +446,13 @@ class Subsample(_Pool):
         return prod(y)
 
 
+MAX_ADAPTIVE_OUTPUT = 1_000_000
+
+
 def _adaptive_windows(size: int, out: int) -> tuple[int, int]:
     """Largest window and the typical stride torch's adaptive pooling uses along one axis."""
+    if out > MAX_ADAPTIVE_OUTPUT:
+        raise ShapeError(f"adaptive pooling output {out} is over the limit of {MAX_ADAPTIVE_OUTPUT:,}")
     largest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
     return largest, max(size // out, 1)
 

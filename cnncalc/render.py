@@ -146,7 +146,7 @@ TABLE_COLUMNS = ("Layer", "Kind", "Output", "Settings", "Params", "MACs", "RF", 
 
 
 def _row_cells(row: Row, numbers: Numbers) -> list[str]:
-    kind = f"{row.kind} (head)" if row.head and not row.leaf and row.kind == "head" else row.kind
+    kind = f"{row.kind} (head)" if row.head else row.kind
     return [row.path, kind, shape_text(row.output), row.settings,
             numbers.count(row.params, blank_zero=True), numbers.count(row.macs, blank_zero=True),
             pair_text(row.rf), numbers.bytes(row.activation_bytes)]

@@ -27,6 +27,7 @@ import ast
 import difflib
 import operator
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,8 +43,9 @@ KEYWORDS = ("sequence", "concat", "residual", "head", "repeat")
 COMMON_FIELDS = ("name", "when")
 TOP_LEVEL_KEYS = ("name", "title", "description", "source", "input", "blocks", "layers")
 
-MAX_LAYERS = 200_000  # leaf layers in one expanded spec
+MAX_NODES = 200_000  # layers and groups in one expanded spec
 MAX_REPEAT = 10_000  # copies in one repeat
+MAX_EXPRESSION = 1_000  # characters in one ${…}
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,11 +149,15 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 
 def evaluate(text: str, env: dict[str, Any]) -> Any:
     """Evaluate a small arithmetic or boolean expression over the names in ``env``."""
+    if len(text) > MAX_EXPRESSION:
+        raise ValueError(f"an expression is limited to {MAX_EXPRESSION} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        return _eval(tree.body, env, text)
     except SyntaxError:
-        raise ValueError(f"cannot read the expression ${{{text}}}") from None
-    return _eval(tree.body, env, text)
+        raise ValueError(f"cannot read the expression ${{{_short(text)}}}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError("the expression is nested too deeply") from None
 
 
 def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
@@ -205,6 +211,15 @@ def substitute(value: Any, env: dict[str, Any]) -> Any:
 # Expansion of YAML items into nodes
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 4, 4
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for messages (a spec value may be huge or deeply nested)."""
+    return _REPR.repr(value)
+
+
 def _suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=3, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
@@ -216,13 +231,13 @@ class _Context:
     blocks: dict[str, YamlMap]
     env: dict[str, Any] = field(default_factory=dict)
     stack: tuple[str, ...] = ()
-    leaves: list[int] = field(default_factory=lambda: [0])
+    nodes: list[int] = field(default_factory=lambda: [0])  # shared counter, for MAX_NODES
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
 
     def inside(self, block: str, env: dict[str, Any]) -> _Context:
-        return _Context(self.file, self.blocks, env, (*self.stack, block), self.leaves)
+        return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes)
 
 
 def _join(parent: str, name: str) -> str:
@@ -239,14 +254,14 @@ def _split_item(item: Any, where: Location, parent: str) -> tuple[str, YamlMap]:
             return str(key), YamlMap()
         if isinstance(fields, YamlMap):
             return str(key), fields
-        raise SpecError(f"the fields of {key!r} must be a mapping (key: value), got {fields!r}",
+        raise SpecError(f"the fields of {key!r} must be a mapping (key: value), got {_short(fields)}",
                         where, parent or None)
     if isinstance(item, dict):
         keys = ", ".join(map(str, item))
         raise SpecError(f"a layer must be one kind with its fields, as '- conv: {{out: 64, kernel: 3}}'; "
                         f"this item has several keys ({keys}) — indent the fields under the kind",
                         where, parent or None)
-    raise SpecError(f"a layer must be a kind name or a one-key mapping, got {item!r}", where,
+    raise SpecError(f"a layer must be a kind name or a one-key mapping, got {_short(item)}", where,
                     parent or None)
 
 
@@ -255,7 +270,7 @@ def _check_fields(fields: YamlMap, allowed: tuple[str, ...], what: str, ctx: _Co
     for key in fields:
         if key not in allowed:
             raise SpecError(f"unknown field {key!r} for {what}{_suggest(key, allowed)}",
-                            ctx.at(fields.position_of(key)), path)
+                            ctx.at(fields.key_position(key)), path)
 
 
 def _subst(fields: YamlMap, key: str, ctx: _Context, path: str | None) -> Any:
@@ -270,7 +285,7 @@ def _name_of(fields: YamlMap, ctx: _Context, siblings: list[Node], parent: str) 
         return str(len(siblings))
     name = _subst(fields, "name", ctx, parent or None)
     if isinstance(name, bool) or not isinstance(name, (str, int)) or str(name).strip() == "":
-        raise SpecError(f"name must be a non-empty string, got {name!r}",
+        raise SpecError(f"name must be a non-empty string, got {_short(name)}",
                         ctx.at(fields.position_of("name")), parent or None)
     name = str(name).strip()
     if "." in name or any(ch.isspace() for ch in name):
@@ -279,18 +294,24 @@ def _name_of(fields: YamlMap, ctx: _Context, siblings: list[Node], parent: str) 
     return name
 
 
-def _expand_list(raw: Any, ctx: _Context, parent: str, where: Location, what: str) -> list[Node]:
+def _expand_list(raw: Any, ctx: _Context, parent: str, where: Location, what: str,
+                 siblings: list[Node] | None = None) -> list[Node]:
+    """Expand a YAML list of layers; unnamed items are numbered after ``siblings``."""
     if not isinstance(raw, YamlList):
-        raise SpecError(f"{what} must be a list of layers, got {raw!r}", where, parent or None)
-    nodes: list[Node] = []
+        raise SpecError(f"{what} must be a list of layers, got {_short(raw)}", where, parent or None)
+    nodes: list[Node] = list(siblings or [])
     for index, item in enumerate(raw):
         _expand_item(item, ctx, parent, nodes, ctx.at(raw.position_of(index)))
+    _check_unique(nodes)
+    return nodes[len(siblings or []):]
+
+
+def _check_unique(nodes: list[Node]) -> None:
     seen: dict[str, Node] = {}
     for node in nodes:
         if node.name in seen:
             raise SpecError(f"two layers are named {node.name!r} here", node.where, node.path)
         seen[node.name] = node
-    return nodes
 
 
 def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: Location) -> None:
@@ -298,7 +319,7 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
     if "when" in fields:
         condition = _subst(fields, "when", ctx, parent or None)
         if not isinstance(condition, bool):
-            raise SpecError(f"when must be true or false, got {condition!r}",
+            raise SpecError(f"when must be true or false, got {_short(condition)}",
                             ctx.at(fields.position_of("when")), parent or None)
         if not condition:
             return
@@ -307,6 +328,10 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
         return
     name = _name_of(fields, ctx, out, parent)
     path = _join(parent, name)
+    ctx.nodes[0] += 1
+    if ctx.nodes[0] > MAX_NODES:
+        raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers and groups", where,
+                        path)
     out.append(_build_node(key, fields, ctx, name, path, where))
 
 
@@ -317,7 +342,7 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
         raise SpecError("repeat needs times and layers", where, parent or None)
     times = _subst(fields, "times", ctx, parent or None)
     if isinstance(times, bool) or not isinstance(times, int) or times < 0:
-        raise SpecError(f"times must be a non-negative integer, got {times!r}",
+        raise SpecError(f"times must be a non-negative integer, got {_short(times)}",
                         ctx.at(fields.position_of("times")), parent or None)
     if times > MAX_REPEAT:
         raise SpecError(f"times={times} is over the limit of {MAX_REPEAT} copies",
@@ -327,7 +352,7 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
         raise SpecError("repeat's layers must be a list", ctx.at(fields.position_of("layers")),
                         parent or None)
     for i in range(times):
-        copy = _Context(ctx.file, ctx.blocks, {**ctx.env, "i": i}, ctx.stack, ctx.leaves)
+        copy = _Context(ctx.file, ctx.blocks, {**ctx.env, "i": i}, ctx.stack, ctx.nodes)
         for index, item in enumerate(body):
             _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
 
@@ -383,11 +408,13 @@ def _build_residual(fields: YamlMap, ctx: _Context, name: str, path: str,
                                 where=at, items=items)
     post = []
     if "post" in fields:
-        post = _expand_list(fields["post"], ctx, path, ctx.at(fields.position_of("post")), "post")
-    names = [n.name for n in body + post] + ([shortcut.name] if shortcut else [])
-    for node in body + post:
-        if names.count(node.name) > 1:
-            raise SpecError(f"two layers are named {node.name!r} here", node.where, node.path)
+        post = _expand_list(fields["post"], ctx, path, ctx.at(fields.position_of("post")), "post",
+                            siblings=body)
+    if shortcut is not None:
+        for node in body + post:
+            if node.name == shortcut.name:
+                raise SpecError(f"{node.name!r} names both a layer and the shortcut", node.where,
+                                node.path)
     return Residual(name=name, path=path, label="residual", where=where, body=body,
                     shortcut=shortcut, post=post)
 
@@ -409,7 +436,7 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         if arg not in declared:
             raise SpecError(f"block {key!r} has no parameter {arg!r}{_suggest(arg, declared)}"
                             f" (parameters: {', '.join(declared) or 'none'})",
-                            ctx.at(fields.position_of(arg)), path)
+                            ctx.at(fields.key_position(arg)), path)
         env[arg] = _subst(fields, arg, ctx, path)
     missing = [p for p in declared if p not in env]
     if missing:
@@ -435,7 +462,7 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         if key not in rule.fields:
             allowed = ", ".join(rule.fields) or "none"
             raise SpecError(f"unknown field {key!r} for {kind}{_suggest(key, rule.fields)} "
-                            f"(fields: {allowed})", ctx.at(fields.position_of(key)), path)
+                            f"(fields: {allowed})", ctx.at(fields.key_position(key)), path)
         value = _subst(fields, key, ctx, path)
         try:
             config[key] = rule.fields[key].parse(value)
@@ -450,9 +477,6 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         config = rule.finish(config)
     except FieldError as exc:
         raise SpecError(str(exc), where, path) from None
-    ctx.leaves[0] += 1
-    if ctx.leaves[0] > MAX_LAYERS:
-        raise SpecError(f"the spec expands to more than {MAX_LAYERS} layers", where, path)
     return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config)
 
 
@@ -467,7 +491,7 @@ def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
         raise SpecError("blocks must be a mapping from block name to its definition",
                         Location(file, *getattr(raw, "position", (None, None))))
     for block_name, definition in raw.items():
-        where = Location(file, *raw.position_of(block_name))
+        where = Location(file, *raw.key_position(block_name))
         if block_name in REGISTRY or block_name in KEYWORDS:
             raise SpecError(f"block name {block_name!r} is taken by a layer kind or keyword", where)
         if not isinstance(definition, YamlMap):
@@ -477,7 +501,7 @@ def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
                 raise SpecError(
                     f"unknown field {key!r} in block {block_name!r}"
                     f"{_suggest(key, ('params', 'layers', 'body', 'description'))}",
-                    Location(file, *definition.position_of(key)))
+                    Location(file, *definition.key_position(key)))
         if ("layers" in definition) == ("body" in definition):
             raise SpecError(f"block {block_name!r} needs either layers (a list) or body (one item)",
                             where)
@@ -493,6 +517,8 @@ def parse_spec(text: str, file: str, default_name: str) -> Spec:
     """Parse and expand spec text; ``file`` is used in error messages."""
     try:
         data = load_yaml(text)
+    except RecursionError:
+        raise SpecError("the YAML is nested too deeply", Location(file)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -506,7 +532,7 @@ def parse_spec(text: str, file: str, default_name: str) -> Spec:
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise SpecError(f"unknown top-level key {key!r}{_suggest(key, TOP_LEVEL_KEYS)}",
-                            Location(file, *data.position_of(key)))
+                            Location(file, *data.key_position(key)))
     for required in ("input", "layers"):
         if required not in data:
             raise SpecError(f"a spec needs {required}", top)
@@ -518,8 +544,11 @@ def parse_spec(text: str, file: str, default_name: str) -> Spec:
         if key in data and not isinstance(data[key], (str, int, float)):
             raise SpecError(f"{key} must be text", Location(file, *data.position_of(key)))
     ctx = _Context(file, _check_blocks(data.get("blocks"), file))
-    items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
-                         "layers")
+    try:
+        items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
+                             "layers")
+    except RecursionError:
+        raise SpecError("the spec is nested too deeply", top) from None
     name = str(data.get("name", default_name))
     root = Sequence(name="", path="", label=name, where=top, items=items)
     return Spec(name=name, title=str(data.get("title", name)),

@@ -19,13 +19,20 @@ class YamlMap(dict):
 
     position: Position = (0, 0)
     value_positions: dict[str, Position]
+    key_positions: dict[str, Position]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.value_positions = {}
+        self.key_positions = {}
 
     def position_of(self, key: str) -> Position:
+        """Where the value of ``key`` was written (for a wrong value)."""
         return self.value_positions.get(key, self.position)
+
+    def key_position(self, key: str) -> Position:
+        """Where ``key`` itself was written (for an unknown or misplaced key)."""
+        return self.key_positions.get(key, self.position)
 
 
 class YamlList(list):
@@ -60,6 +67,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode):
     for key_node, value_node in node.value:
         if isinstance(key_node, yaml.ScalarNode):
             data.value_positions.setdefault(str(key_node.value), _position(value_node))
+            data.key_positions.setdefault(str(key_node.value), _position(key_node))
 
 
 def _construct_seq(loader: _Loader, node: yaml.SequenceNode):
