@@ -9,17 +9,20 @@ Pure Python: no torch. Conventions (also in the table footer and docs/convention
   sum over its layers, so any depth's rows add up to the totals.
 * Side heads (``head``) count in ``params`` (they are trained) but not in the main path's
   ``macs`` and ``activation_bytes``; those go in ``head_macs`` and ``head_activation_bytes``.
-* Receptive field: per axis, ``r' = r + (k − 1)·j`` and ``j' = j·s`` through each window; through
-  a concat or a residual add the largest path is taken.
+* Receptive field (Araujo et al., Distill 2019): per axis, ``r' = r + (k − 1)·j``, ``j' = j·s`` and
+  ``start' = start + ((k − 1)/2 − p)·j`` through each window, from r = 1, j = 1, start = 0 (the
+  centre of the first input pixel); through a concat or a residual add the union of the paths'
+  fields (the hull of their intervals; the largest jump).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import prod
 
 from .errors import OptionError, SpecError
-from .layers import REGISTRY, Floor, Shape, ShapeError
+from .layers import REGISTRY, Floor, Shape, ShapeError, Window, quotient_text
 from .spec import Concat, Leaf, Node, Residual, Sequence, Spec, parse_shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}
@@ -28,26 +31,61 @@ MAC_CONVENTION = ("MACs: one per multiply-accumulate of conv and linear layers; 
                   "bias adds, activations, pooling, normalisation and residual adds not counted")
 
 
+_ZERO = (Fraction(0), Fraction(0))
+
+
+def _number_text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
 @dataclass(frozen=True)
 class Field2:
-    """Receptive field along height and width: size and jump (cumulative stride) per axis."""
+    """Receptive field along height and width, per axis: size r, jump j (the cumulative stride:
+    input pixels between neighbouring output units) and start (the centre of the first output
+    unit's field, in input pixels from the centre of the first input pixel; negative where it
+    lies in the padding)."""
 
     size: tuple[int, int] = (1, 1)
     jump: tuple[int, int] = (1, 1)
+    start: tuple[Fraction, Fraction] = _ZERO
 
-    def through(self, window: tuple[tuple[int, int], tuple[int, int]] | None) -> Field2:
+    def through(self, window: Window | None) -> Field2:
         if window is None:
             return self
         sizes = tuple(self.size[a] + (window[a][0] - 1) * self.jump[a] for a in range(2))
         jumps = tuple(self.jump[a] * window[a][1] for a in range(2))
-        return Field2(sizes, jumps)  # type: ignore[arg-type]
+        starts = tuple(self.start[a] + window[a][2] * self.jump[a] for a in range(2))
+        return Field2(sizes, jumps, starts)  # type: ignore[arg-type]
+
+    def through_text(self, window: Window) -> list[str]:
+        """The three recurrences with this field's numbers substituted, one line per axis (one
+        when both axes agree)."""
+        out = self.through(window)
+        lines = []
+        for a in range(2):
+            k, s, offset = window[a]
+            pad = Fraction(k - 1, 2) - offset
+            lines.append(
+                f"{self.size[a]} + ({k} − 1)·{self.jump[a]} = {out.size[a]}, "
+                f"jump {self.jump[a]}·{s} = {out.jump[a]}, "
+                f"start {_number_text(self.start[a])} + (({k} − 1)/2 − {_number_text(pad)})"
+                f"·{self.jump[a]} = {_number_text(out.start[a])}")
+        if lines[0] == lines[1]:
+            return [f"RF: {lines[0]}"]
+        return [f"RF height: {lines[0]}", f"RF width: {lines[1]}"]
 
     @staticmethod
     def union(fields: list[Field2]) -> Field2:
-        """The largest path per axis (concat branches, residual paths)."""
-        sizes = tuple(max(f.size[a] for f in fields) for a in range(2))
-        jumps = tuple(max(f.jump[a] for f in fields) for a in range(2))
-        return Field2(sizes, jumps)  # type: ignore[arg-type]
+        """The union of the paths' fields per axis (concat branches, residual paths): the hull of
+        the intervals [start − (r − 1)/2, start + (r − 1)/2], and the largest jump."""
+        sizes, jumps, starts = [], [], []
+        for a in range(2):
+            left = min(f.start[a] - Fraction(f.size[a] - 1, 2) for f in fields)
+            right = max(f.start[a] + Fraction(f.size[a] - 1, 2) for f in fields)
+            sizes.append(int(right - left) + 1)
+            starts.append((left + right) / 2)
+            jumps.append(max(f.jump[a] for f in fields))
+        return Field2(tuple(sizes), tuple(jumps), tuple(starts))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -74,13 +112,14 @@ class Row:
     activation_bytes: int
     rf: tuple[int, int]
     jump: tuple[int, int]
+    # centre of the first output unit's receptive field, per axis, in input pixels (see Field2)
+    rf_start: tuple[Fraction, Fraction] = _ZERO
+    # the formulas with numbers substituted (analyze(..., explain=True)); empty otherwise
+    formula: tuple[str, ...] = ()
 
 
 def _quotient_text(floor: Floor) -> str:
-    q = floor.quotient
-    if q.denominator in (2, 4, 5, 8, 10, 16, 20, 25):
-        return f"{float(q):g}"
-    return f"{q.numerator}/{q.denominator} ≈ {float(q):.3f}"
+    return quotient_text(floor.quotient)
 
 
 def _division_text(floor: Floor) -> str:
@@ -163,6 +202,8 @@ class Analysis:
     rows: list[Row]
     totals: Totals
     warnings: list[FloorWarning]
+    # the counting convention of every ``macs`` figure (cnncalc.conventions; "macs" here)
+    convention: str = "macs"
 
     def at_depth(self, depth: int | None = None) -> list[Row]:
         """Rows at ``depth`` (1 = top level) plus shallower leaves; ``None``: every leaf layer."""
@@ -184,10 +225,22 @@ class _Walk:
     spec: Spec
     batch: int
     bytes_per_element: int
+    explain: bool = False
     rows: list[Row] = field(default_factory=list)
     warnings: list[FloorWarning] = field(default_factory=list)
+    # Running sums over the leaf rows so far, so that a group's sums are a difference (O(1)):
+    # params, trainable, buffers, then MACs and activation bytes off side heads, then on them.
+    sums: list[int] = field(default_factory=lambda: [0] * 7)
 
     # Each visit returns (output shape, receptive field) and appends rows pre-order.
+
+    def count(self, row: Row) -> None:
+        sums, k = self.sums, (5 if row.head else 3)
+        sums[0] += row.params
+        sums[1] += row.trainable_params
+        sums[2] += row.buffers
+        sums[k] += row.macs
+        sums[k + 1] += row.activation_bytes
 
     def leaf(self, node: Leaf, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
         rule = REGISTRY[node.kind]
@@ -211,18 +264,25 @@ class _Walk:
         if floors:
             self.warnings.append(FloorWarning(node.path, tuple(floors)))
         out_rf = rf.through(window)
+        formula: tuple[str, ...] = ()
+        if self.explain:
+            formula = tuple(rule.explain(node.config, x, y))
+            if window is not None:
+                formula += tuple(rf.through_text(window))
         self.rows.append(Row(
             path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
             leaf=True, head=head, input=x, output=y, settings=REGISTRY[node.kind].describe(node.config),
             params=params, trainable_params=trainable, buffers=buffers, macs=macs * self.batch,
             activation_bytes=prod(y) * self.batch * self.bytes_per_element,
-            rf=out_rf.size, jump=out_rf.jump))
+            rf=out_rf.size, jump=out_rf.jump, rf_start=out_rf.start, formula=formula))
+        self.count(self.rows[-1])
         return y, out_rf
 
     def node(self, node: Node, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
         if isinstance(node, Leaf):
             return self.leaf(node, x, rf, head)
-        slot = len(self.rows)
+        slot, before = len(self.rows), list(self.sums)
+        self.rows.append(None)  # type: ignore[arg-type]  # the group's row, filled in below
         if isinstance(node, Sequence):
             y, out_rf = self.sequence(node.items, x, rf, head or node.side)
         elif isinstance(node, Concat):
@@ -231,8 +291,8 @@ class _Walk:
             y, out_rf = self.residual(node, x, rf, head)
         else:  # pragma: no cover - the loader makes only these
             raise TypeError(node)
-        self.rows.insert(slot, self.group_row(node, slot, x, y, out_rf, head or
-                                              (isinstance(node, Sequence) and node.side)))
+        self.rows[slot] = self.group_row(node, before, x, y, out_rf, head or
+                                         (isinstance(node, Sequence) and node.side))
         if isinstance(node, Sequence) and node.side:
             return x, rf  # a side head leaves the main path as it found it
         return y, out_rf
@@ -263,18 +323,19 @@ class _Walk:
                             f"{'×'.join(map(str, s))} ({short})", node.where, node.path)
         return self.sequence(node.post, y, Field2.union([main_rf, short_rf]), head)
 
-    def group_row(self, node: Node, slot: int, x: Shape, y: Shape, rf: Field2, head: bool) -> Row:
-        """Sums over the group's layers: all of them for parameters; for MACs and activations,
-        those on the same path as the group (a side head inside counts apart)."""
-        leaves = [r for r in self.rows[slot:] if r.leaf]
-        same_path = [r for r in leaves if r.head == head]
+    def group_row(self, node: Node, before: list[int], x: Shape, y: Shape, rf: Field2,
+                  head: bool) -> Row:
+        """Sums over the group's layers (the running sums now less ``before``): all of them for
+        parameters; for MACs and activations, those on the same path as the group (a side head
+        inside counts apart)."""
+        params, trainable, buffers, *paths = (now - then for now, then in zip(self.sums, before))
+        macs, activation_bytes = paths[2:] if head else paths[:2]
         return Row(
             path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
-            leaf=False, head=head, input=x, output=y, settings="",
-            params=sum(r.params for r in leaves),
-            trainable_params=sum(r.trainable_params for r in leaves),
-            buffers=sum(r.buffers for r in leaves), macs=sum(r.macs for r in same_path),
-            activation_bytes=sum(r.activation_bytes for r in same_path), rf=rf.size, jump=rf.jump)
+            leaf=False, head=head, input=x, output=y, settings="", params=params,
+            trainable_params=trainable, buffers=buffers, macs=macs,
+            activation_bytes=activation_bytes, rf=rf.size, jump=rf.jump,
+            rf_start=rf.start)
 
 
 def bytes_per_element(dtype: str) -> int:
@@ -285,8 +346,10 @@ def bytes_per_element(dtype: str) -> int:
 
 
 def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
-            dtype: str = "fp32") -> Analysis:
+            dtype: str = "fp32", explain: bool = False) -> Analysis:
     """Analyse ``spec`` for an input shape (default: the spec's own), batch size and dtype.
+    With ``explain``, every layer row carries its formulas with the numbers substituted
+    (``Row.formula``).
 
     Raises :class:`SpecError` when a layer cannot be applied to what reaches it.
     """
@@ -296,7 +359,7 @@ def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
         raise OptionError(f"--input: {exc}") from None
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
-    walk = _Walk(spec, batch, bytes_per_element(dtype))
+    walk = _Walk(spec, batch, bytes_per_element(dtype), explain)
     output, _ = walk.sequence(spec.root.items, shape, Field2(), head=False)
     leaves = [r for r in walk.rows if r.leaf]
     main = [r for r in leaves if not r.head]

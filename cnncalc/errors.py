@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
+from typing import Any
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 4, 4
+
+
+def brief(value: Any) -> str:
+    """A bounded repr for messages: a spec value may be huge or deeply nested (an alias bomb)."""
+    return _REPR.repr(value)
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,12 @@ class Location:
         return ":".join(parts)
 
 
+def _one_line(text: str) -> str:
+    """Messages are one line: a line break that came from the spec (a quoted key, a file name)
+    is shown escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class CnncalcError(Exception):
     """A user error: the CLI prints ``str(error)`` on one line and exits with status 2."""
 
@@ -37,7 +53,7 @@ class SpecError(CnncalcError):
 
     def __str__(self) -> str:
         layer = f"layer {self.path}: " if self.path else ""
-        return f"{self.where}: {layer}{self.problem}"
+        return _one_line(f"{self.where}: {layer}{self.problem}")
 
 
 class SpecNotFound(CnncalcError):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .errors import brief
+
 Pair = tuple[int, int]
 
 
@@ -39,7 +41,7 @@ def _is_int(value: Any) -> bool:
 def _int_at_least(minimum: int, what: str) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if not _is_int(value):
-            raise FieldError(f"must be {what}, got {value!r}")
+            raise FieldError(f"must be {what}, got {brief(value)}")
         if value < minimum:
             raise FieldError(f"must be {what}, got {value}")
         return value
@@ -55,7 +57,7 @@ def _pair_of(item: Callable[[Any], int], what: str) -> Callable[[Any], Pair]:
     def parse(value: Any) -> Pair:
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise FieldError(f"must be {what} or a [height, width] pair, got {list(value)!r}")
+                raise FieldError(f"must be {what} or a [height, width] pair, got {brief(list(value))}")
             return (item(value[0]), item(value[1]))
         single = item(value)
         return (single, single)
@@ -73,19 +75,19 @@ def padding(value: Any) -> Pair | str:
         word = value.strip().lower()
         if word in ("same", "valid"):
             return word
-        raise FieldError(f"must be an integer, a [height, width] pair, 'same' or 'valid', got {value!r}")
+        raise FieldError(f"must be an integer, a [height, width] pair, 'same' or 'valid', got {brief(value)}")
     return nonnegative_pair(value)
 
 
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise FieldError(f"must be true or false, got {value!r}")
+        raise FieldError(f"must be true or false, got {brief(value)}")
     return value
 
 
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FieldError(f"must be a number, got {value!r}")
+        raise FieldError(f"must be a number, got {brief(value)}")
     return float(value)
 
 
@@ -103,7 +105,7 @@ def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:
     table = []
     for index, row in enumerate(value):
         if not isinstance(row, (list, tuple)) or not row:
-            raise FieldError(f"entry {index} must be a non-empty list of input map indices, got {row!r}")
+            raise FieldError(f"entry {index} must be a non-empty list of input map indices, got {brief(row)}")
         maps = tuple(nonnegative_int(m) for m in row)
         if len(set(maps)) != len(maps):
             raise FieldError(f"entry {index} lists an input map twice: {list(maps)}")

@@ -12,8 +12,12 @@ Conventions, for every kind:
   two LeNet-1998 kinds, stated below): bias adds, activations, pooling, normalisation and residual
   adds are not MACs. This is the convention of torchvision's published figures, fvcore's conv and
   linear counts and the papers' "multiply-adds".
-* ``window`` is the layer's sliding window per axis, ``((k_h, s_h), (k_w, s_w))`` with ``k`` the
-  effective (dilated) kernel extent, used for the receptive field; ``None`` for point-wise layers.
+* ``window`` is the layer's sliding window per axis, ``((k_h, s_h, o_h), (k_w, s_w, o_w))`` with
+  ``k`` the effective (dilated) kernel extent and ``o`` where the first window's centre lies
+  relative to the first input position, (k − 1)/2 − P_before, used for the receptive field;
+  ``None`` for point-wise layers.
+* ``explain`` gives the formulas with the numbers substituted (``cnncalc table --explain``), built
+  from the same helpers as the arithmetic, with the results the methods above return.
 
 Adding a kind is one class here, decorated with :func:`register`, plus its tests (and its torch
 builder in the backend, keyed by the same name).
@@ -40,7 +44,8 @@ from .fields import (
 
 Shape = tuple[int, ...]
 Config = dict[str, Any]
-Window = tuple[tuple[int, int], tuple[int, int]]
+# per axis (height, width): (extent k, stride s, offset of the first window's centre)
+Window = tuple[tuple[int, int, Fraction], tuple[int, int, Fraction]]
 
 AXES = ("height", "width")
 
@@ -91,28 +96,116 @@ class Slide:
     floor: Floor | None
 
 
-def slide(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int],
-          dilation: int = 1, ceil_mode: bool = False) -> Slide:
-    """Output size of a sliding window along one axis, as torch computes it.
+def _known(condition: Any) -> bool:
+    """A comparison's truth when it can be decided: always for integers; for a sympy expression
+    (a symbolic input size, see cnncalc.symbolic) only when sympy can decide it."""
+    try:
+        return bool(condition)
+    except TypeError:
+        return False
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int)
+
+
+def ceil_div(a: Any, b: int) -> Any:
+    """⌈a/b⌉ for integers, and for sympy expressions (sympy imported only then)."""
+    if _is_int(a):
+        return -(-a // b)
+    import sympy
+
+    return sympy.ceiling(a / sympy.Integer(b))
+
+
+def at_least_zero(value: Any) -> Any:
+    """max(value, 0) for integers, and for sympy expressions."""
+    if _is_int(value):
+        return max(value, 0)
+    import sympy
+
+    return sympy.Max(value, 0)
+
+
+def slide_output(size: Any, kernel: int, stride: int, pad: tuple[Any, Any], dilation: int = 1,
+                 ceil_mode: bool = False) -> Any:
+    """The output size of a sliding window along one axis: the arithmetic itself, for integers and
+    for sympy expressions alike (``//`` is sympy's floor there).
 
     O = ⌊(I + P₀ + P₁ − D·(K−1) − 1)/S⌋ + 1, or with ``ceil_mode`` the ceiling, less one when the
     last window would start past the input and its left padding (torch's rule for pooling).
     """
     extent = dilation * (kernel - 1) + 1
     numerator = size + pad[0] + pad[1] - extent
-    if numerator < 0:
+    if not ceil_mode:
+        return numerator // stride + 1
+    output = ceil_div(numerator, stride) + 1
+    if _known(stride + pad[1] <= extent):
+        return output  # (O − 1)·S ≤ numerator + S − 1 < I + P₀: the last window starts inside
+    starts_outside = (output - 1) * stride >= size + pad[0]
+    if _is_int(output):
+        return output - 1 if starts_outside else output
+    import sympy
+
+    return sympy.Piecewise((output - 1, starts_outside), (output, True))
+
+
+def slide(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int],
+          dilation: int = 1, ceil_mode: bool = False) -> Slide:
+    """Output size of a sliding window along one axis, as torch computes it (see
+    :func:`slide_output`), with the floor taken when the division is not exact."""
+    extent = dilation * (kernel - 1) + 1
+    numerator = size + pad[0] + pad[1] - extent
+    # torch's ceil_mode lets the one window hang past the end: the output is 1 down to −(S − 1)
+    if _known(numerator < 0) and not (ceil_mode and _known(numerator > -stride)):
         padded = size + pad[0] + pad[1]
         raise ShapeError(
             f"the {axis} kernel extent {extent} is larger than the padded input ({padded})"
         )
-    whole, remainder = divmod(numerator, stride)
-    if ceil_mode and remainder:
-        output = whole + 2
-        if (output - 1) * stride >= size + pad[0]:
-            output -= 1
+    output = slide_output(size, kernel, stride, pad, dilation, ceil_mode)
+    if ceil_mode or not _is_int(numerator) or not numerator % stride:
         return Slide(output, None)
-    floor = Floor(axis, size, pad, extent, stride, whole + 1) if remainder else None
-    return Slide(whole + 1, floor)
+    return Slide(output, Floor(axis, size, pad, extent, stride, output))
+
+
+def quotient_text(q: Fraction) -> str:
+    """53.25 for a terminating decimal, 26/3 ≈ 8.667 otherwise."""
+    if q.denominator == 1:
+        return str(q.numerator)
+    if q.denominator in (2, 4, 5, 8, 10, 16, 20, 25):
+        return f"{float(q):g}"
+    return f"{q.numerator}/{q.denominator} ≈ {float(q):.3f}"
+
+
+def slide_text(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1,
+               ceil_mode: bool = False) -> str:
+    """The window count as course notes write it, with the engine's own result:
+    ``(227 − 11 + 2·0)/4 + 1 = 55``; ``(224 − 11 + 2·0)/4 + 1 = ⌊53.25⌋ + 1 = 54``."""
+    output = slide_output(size, kernel, stride, pad, dilation, ceil_mode)
+    extent = dilation * (kernel - 1) + 1
+    kernel_text = str(kernel) if dilation == 1 else f"({dilation}·({kernel} − 1) + 1)"
+    pad_text = f"2·{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
+    text = f"({size} − {kernel_text} + {pad_text})/{stride} + 1 = "
+    q = Fraction(size + pad[0] + pad[1] - extent, stride)
+    if q.denominator == 1:
+        return text + f"{output:,}"
+    if not ceil_mode:
+        return text + f"⌊{quotient_text(q)}⌋ + 1 = {output:,}"
+    ceiling = -(-q.numerator // q.denominator) + 1
+    text += f"⌈{quotient_text(q)}⌉ + 1"
+    if output != ceiling:
+        return text + f" − 1 = {output:,} (the last window would start in the right padding)"
+    return text + f" = {output:,}"
+
+
+def product_text(factors: list[int]) -> str:
+    return "·".join(str(f) for f in factors)
+
+
+def window_offset(extent: int, pad_before: Any) -> Fraction:
+    """Where the centre of the first window lies, in input units from the first input position:
+    (k − 1)/2 − P_before (Araujo et al., Distill 2019)."""
+    return Fraction(extent - 1, 2) - pad_before
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +250,11 @@ class LayerRule:
         """A short summary of the layer's settings for tables (kernel, stride, padding, …)."""
         return ""
 
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        """The layer's formulas with the numbers substituted, for ``--explain``: the output size
+        first (unlabelled), then ``params: …``, ``MACs: …``. Nothing for point-wise layers."""
+        return []
+
 
 REGISTRY: dict[str, LayerRule] = {}
 
@@ -183,13 +281,13 @@ def _fmt_pair(pair: tuple[int, int], sep: str = "×") -> str:
 
 def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
     """'same' padding: output ⌈I/S⌉, extra padding after (torch for stride 1, TensorFlow beyond)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + extent - size, 0)
+    out = ceil_div(size, stride)
+    total = at_least_zero((out - 1) * stride + extent - size)
     return (total // 2, total - total // 2)
 
 
-def _pads(cfg: Config, x: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Per-axis (before, after) padding from the ``padding`` field."""
+def padding_per_axis(cfg: Config, x: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Per-axis (before, after) padding from the ``padding`` field, ``same`` resolved for ``x``."""
     pad = cfg.get("padding", (0, 0))
     if pad == "valid":
         return ((0, 0), (0, 0))
@@ -201,14 +299,23 @@ def _pads(cfg: Config, x: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
     return ((pad[0], pad[0]), (pad[1], pad[1]))
 
 
-def _slides(cfg: Config, x: Shape) -> tuple[Slide, Slide]:
-    pads = _pads(cfg, x)
+def _slide_args(cfg: Config, x: Shape) -> list[tuple[Any, int, int, tuple[Any, Any], int, bool]]:
+    """Per axis: (size, kernel, stride, (before, after) padding, dilation, ceil_mode)."""
+    pads = padding_per_axis(cfg, x)
     dilation = cfg.get("dilation", (1, 1))
     ceil_mode = cfg.get("ceil_mode", False)
-    return tuple(
-        slide(AXES[a], x[1 + a], cfg["kernel"][a], cfg["stride"][a], pads[a], dilation[a], ceil_mode)
-        for a in range(2)
-    )  # type: ignore[return-value]
+    return [(x[1 + a], cfg["kernel"][a], cfg["stride"][a], pads[a], dilation[a], ceil_mode)
+            for a in range(2)]
+
+
+def _slides(cfg: Config, x: Shape) -> tuple[Slide, Slide]:
+    return tuple(slide(AXES[a], *args) for a, args in enumerate(_slide_args(cfg, x)))  # type: ignore
+
+
+def _slides_text(cfg: Config, x: Shape) -> list[str]:
+    """One line when both axes compute alike, else one per axis."""
+    height, width = (slide_text(*args) for args in _slide_args(cfg, x))
+    return [height] if height == width else [f"height: {height}", f"width: {width}"]
 
 
 def _describe_window(cfg: Config) -> str:
@@ -244,13 +351,19 @@ class _Windowed(LayerRule):
     def window(self, cfg: Config, x: Shape) -> Window:
         d = cfg.get("dilation", (1, 1))
         k, s = cfg["kernel"], cfg["stride"]
-        return ((d[0] * (k[0] - 1) + 1, s[0]), (d[1] * (k[1] - 1) + 1, s[1]))
+        pads = padding_per_axis(cfg, x)
+        extents = [d[a] * (k[a] - 1) + 1 for a in range(2)]
+        return tuple((extents[a], s[a], window_offset(extents[a], pads[a][0]))
+                     for a in range(2))  # type: ignore[return-value]
 
     def floors(self, cfg: Config, x: Shape) -> list[Floor]:
         return [s.floor for s in _slides(cfg, x) if s.floor is not None]
 
     def describe(self, cfg: Config) -> str:
         return _describe_window(cfg)
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return _slides_text(cfg, x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,12 +414,22 @@ class Conv(_Windowed):
                 f"and the output channels ({cfg['out']})"
             )
 
+    @staticmethod
+    def _weight_factors(cfg: Config, x: Shape) -> tuple[list[Any], str]:
+        """The factors of the weights of all output maps at one position, K_h·K_w·(C/g)·out (or
+        K_h·K_w·Σ_out inputs seen, for a connection table), and how to write them."""
+        kh, kw = cfg["kernel"]
+        if cfg["connections"] is not None:
+            seen = sum(len(row) for row in cfg["connections"])
+            return [kh, kw, seen], f"{kh}·{kw}·{seen}"
+        groups = cfg["groups"]
+        per_group = x[0] // groups
+        inputs = str(per_group) if groups == 1 else f"({x[0]}/{groups})"
+        return [kh, kw, per_group, cfg["out"]], f"{kh}·{kw}·{inputs}·{cfg['out']}"
+
     def _weights_per_output_pixel(self, cfg: Config, x: Shape) -> int:
         """Weights of all output maps at one position: Σ_out (inputs seen) · K_h · K_w."""
-        kernel_area = cfg["kernel"][0] * cfg["kernel"][1]
-        if cfg["connections"] is not None:
-            return sum(len(row) for row in cfg["connections"]) * kernel_area
-        return cfg["out"] * (x[0] // cfg["groups"]) * kernel_area
+        return prod(self._weight_factors(cfg, x)[0])
 
     def params(self, cfg: Config, x: Shape) -> int:
         self._check_channels(cfg, x)
@@ -315,6 +438,20 @@ class Conv(_Windowed):
 
     def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
         return y[1] * y[2] * self._weights_per_output_pixel(cfg, x)
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        _, weights = self._weight_factors(cfg, x)
+        bias = f" + {cfg['out']}" if cfg["bias"] else ""
+        seen = " (Σ input maps seen in the table)" if cfg["connections"] is not None else ""
+        if cfg["connections"] is not None:
+            macs = f"{y[1]}·{y[2]} · {weights}"
+        else:  # as course notes write it: output positions · out, then the window per output
+            kh, kw = cfg["kernel"]
+            inputs = weights.split("·")[2]
+            macs = f"{y[1]}·{y[2]}·{cfg['out']} · {kh}·{kw}·{inputs}"
+        return [*_slides_text(cfg, x),
+                f"params: {weights}{bias} = {self.params(cfg, x):,}{seen}",
+                f"MACs: {macs} = {self.macs(cfg, x, y):,}"]
 
     def describe(self, cfg: Config) -> str:
         text = _describe_window(cfg)
@@ -357,6 +494,11 @@ class Linear(LayerRule):
     def describe(self, cfg: Config) -> str:
         return "" if cfg["bias"] else "nobias"
 
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        bias = f" + {cfg['out']}" if cfg["bias"] else ""
+        return [f"params: {x[0]}·{cfg['out']}{bias} = {self.params(cfg, x):,}",
+                f"MACs: {x[0]}·{cfg['out']} = {self.macs(cfg, x, y):,}"]
+
 
 @register
 class RBF(LayerRule):
@@ -381,6 +523,10 @@ class RBF(LayerRule):
     def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
         """One squared-difference accumulate per centre coordinate: in · out."""
         return x[0] * cfg["out"]
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [f"params: {x[0]}·{cfg['out']} = {self.params(cfg, x):,}",
+                f"MACs: {x[0]}·{cfg['out']} = {self.macs(cfg, x, y):,}"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,6 +591,11 @@ class Subsample(_Pool):
         """One multiply by the map's coefficient per output; the window sum is pooling adds."""
         return prod(y)
 
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [*_slides_text(cfg, x),
+                f"params: 2·{x[0]} = {self.params(cfg, x):,} (a coefficient and a bias per map)",
+                f"MACs: {product_text(list(y))} = {self.macs(cfg, x, y):,}"]
+
 
 MAX_ADAPTIVE_OUTPUT = 1_000_000
 
@@ -465,10 +616,18 @@ class _Adaptive(LayerRule):
         return (x[0], *cfg["output"])
 
     def window(self, cfg: Config, x: Shape) -> Window:
-        return tuple(_adaptive_windows(x[1 + a], cfg["output"][a]) for a in range(2))  # type: ignore
+        windows = []
+        for a in range(2):
+            largest, stride = _adaptive_windows(x[1 + a], cfg["output"][a])
+            first = ceil_div(x[1 + a], cfg["output"][a])  # the first window is [0, ⌈I/O⌉)
+            windows.append((largest, stride, window_offset(first, 0)))
+        return tuple(windows)  # type: ignore[return-value]
 
     def describe(self, cfg: Config) -> str:
         return f"→{_fmt_pair(cfg['output'])}"
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [f"{x[1]}×{x[2]} → {y[1]}×{y[2]} (a fixed output size)"]
 
 
 @register
@@ -493,7 +652,8 @@ class GlobalAvgPool(_Adaptive):
         return (x[0], 1, 1)
 
     def window(self, cfg: Config, x: Shape) -> Window:
-        return ((x[1], x[1]), (x[2], x[2]))
+        return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
+                     for a in range(2))  # type: ignore[return-value]
 
     def describe(self, cfg: Config) -> str:
         return "→1"
@@ -507,11 +667,15 @@ class Flatten(LayerRule):
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         return (prod(x),)
 
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [f"{product_text(list(x))} = {y[0]:,}"] if len(x) > 1 else []
+
     def window(self, cfg: Config, x: Shape) -> Window | None:
         """Everything after a flatten sees the whole map: a window of H×W."""
         if len(x) != 3:
             return None
-        return ((x[1], x[1]), (x[2], x[2]))
+        return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
+                     for a in range(2))  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,6 +697,14 @@ class BatchNorm(LayerRule):
     def buffers(self, cfg: Config, x: Shape) -> int:
         """running_mean and running_var (C each) and num_batches_tracked (1)."""
         return 2 * x[0] + 1 if cfg["track_running_stats"] else 0
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        lines = []
+        if cfg["affine"]:
+            lines.append(f"params: 2·{x[0]} = {self.params(cfg, x):,}")
+        if cfg["track_running_stats"]:
+            lines.append(f"buffers: 2·{x[0]} + 1 = {self.buffers(cfg, x):,}")
+        return lines
 
 
 @register

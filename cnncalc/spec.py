@@ -25,27 +25,29 @@ from __future__ import annotations
 
 import ast
 import difflib
+import gc
 import operator
 import re
-import reprlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-import yaml
-
-from .errors import Location, SpecError
+from .errors import Location, SpecError, brief
 from .fields import FieldError
 from .layers import REGISTRY, Shape
-from .yamlio import YamlList, YamlMap, load_yaml
+from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
 KEYWORDS = ("sequence", "concat", "residual", "head", "repeat")
 COMMON_FIELDS = ("name", "when")
 TOP_LEVEL_KEYS = ("name", "title", "description", "source", "input", "blocks", "layers")
 
-MAX_NODES = 200_000  # layers and groups in one expanded spec
+# Limits (docs/errors.md): they bound the time and memory any spec text can cost.
+MAX_NODES = 100_000  # expansion steps: layers, groups, repeat copies and items left out by when
 MAX_REPEAT = 10_000  # copies in one repeat
 MAX_EXPRESSION = 1_000  # characters in one ${…}
+MAX_VALUE_BITS = 64  # an integer an expression computes stays below 2**64 in magnitude
+MAX_TEXT = 1_000  # characters of text an expression builds
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,12 +125,11 @@ def parse_shape(value: Any) -> Shape:
     elif isinstance(value, str) and _SHAPE.match(value):
         dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
     else:
-        raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {value!r}")
+        raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")
     if len(dims) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
                                           for d in dims):
-        raise ValueError(
-            f"an input shape needs three positive integers C×H×W (or one for a vector), got {value!r}"
-        )
+        raise ValueError("an input shape needs three positive integers C×H×W (or one for a "
+                         f"vector), got {brief(value)}")
     return tuple(dims)
 
 
@@ -155,9 +156,17 @@ def evaluate(text: str, env: dict[str, Any]) -> Any:
         tree = ast.parse(text.strip(), mode="eval")
         return _eval(tree.body, env, text)
     except SyntaxError:
-        raise ValueError(f"cannot read the expression ${{{_short(text)}}}") from None
+        raise ValueError(f"cannot read the expression ${{{brief(text)}}}") from None
     except (RecursionError, MemoryError):
         raise ValueError("the expression is nested too deeply") from None
+
+
+def _bounded(value: Any, text: str) -> Any:
+    if isinstance(value, int) and value.bit_length() > MAX_VALUE_BITS:
+        raise ValueError(f"${{{text}}} is too large (over 2**{MAX_VALUE_BITS})")
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise ValueError(f"${{{text}}} builds text longer than {MAX_TEXT:,} characters")
+    return value
 
 
 def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
@@ -175,7 +184,10 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         left, right = _eval(node.left, env, text), _eval(node.right, env, text)
         if type(node.op) in (ast.FloorDiv, ast.Mod) and right == 0:
             raise ValueError(f"${{{text}}} divides by zero")
-        return _BINARY[type(node.op)](left, right)
+        if (isinstance(left, str) or isinstance(right, str)) and not (
+                isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str)):
+            raise ValueError(f"${{{text}}}: text can only be joined to text with +")
+        return _bounded(_BINARY[type(node.op)](left, right), text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
         value = _eval(node.operand, env, text)
         return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
@@ -211,15 +223,6 @@ def substitute(value: Any, env: dict[str, Any]) -> Any:
 # Expansion of YAML items into nodes
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 4, 4
-
-
-def _short(value: Any) -> str:
-    """A bounded repr for messages (a spec value may be huge or deeply nested)."""
-    return _REPR.repr(value)
-
-
 def _suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=3, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
@@ -231,7 +234,7 @@ class _Context:
     blocks: dict[str, YamlMap]
     env: dict[str, Any] = field(default_factory=dict)
     stack: tuple[str, ...] = ()
-    nodes: list[int] = field(default_factory=lambda: [0])  # shared counter, for MAX_NODES
+    nodes: list[int] = field(default_factory=lambda: [0])  # shared step counter, for MAX_NODES
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
@@ -254,14 +257,14 @@ def _split_item(item: Any, where: Location, parent: str) -> tuple[str, YamlMap]:
             return str(key), YamlMap()
         if isinstance(fields, YamlMap):
             return str(key), fields
-        raise SpecError(f"the fields of {key!r} must be a mapping (key: value), got {_short(fields)}",
-                        where, parent or None)
+        raise SpecError(f"the fields of {key!r} must be a mapping (key: value), "
+                        f"got {brief(fields)}", where, parent or None)
     if isinstance(item, dict):
         keys = ", ".join(map(str, item))
         raise SpecError(f"a layer must be one kind with its fields, as '- conv: {{out: 64, kernel: 3}}'; "
                         f"this item has several keys ({keys}) — indent the fields under the kind",
                         where, parent or None)
-    raise SpecError(f"a layer must be a kind name or a one-key mapping, got {_short(item)}", where,
+    raise SpecError(f"a layer must be a kind name or a one-key mapping, got {brief(item)}", where,
                     parent or None)
 
 
@@ -283,14 +286,19 @@ def _subst(fields: YamlMap, key: str, ctx: _Context, path: str | None) -> Any:
 def _name_of(fields: YamlMap, ctx: _Context, siblings: list[Node], parent: str) -> str:
     if "name" not in fields:
         return str(len(siblings))
-    name = _subst(fields, "name", ctx, parent or None)
+    return _check_name(_subst(fields, "name", ctx, parent or None), "name",
+                       ctx.at(fields.position_of("name")), parent)
+
+
+def _check_name(name: Any, what: str, where: Location, parent: str) -> str:
+    """A layer, branch or shortcut name: one path component."""
     if isinstance(name, bool) or not isinstance(name, (str, int)) or str(name).strip() == "":
-        raise SpecError(f"name must be a non-empty string, got {_short(name)}",
-                        ctx.at(fields.position_of("name")), parent or None)
+        raise SpecError(f"{what} must be a non-empty string, got {brief(name)}", where,
+                        parent or None)
     name = str(name).strip()
     if "." in name or any(ch.isspace() for ch in name):
-        raise SpecError(f"name {name!r} may not contain dots or spaces (dots join paths)",
-                        ctx.at(fields.position_of("name")), parent or None)
+        raise SpecError(f"{what} {name!r} may not contain dots or spaces (dots join paths)",
+                        where, parent or None)
     return name
 
 
@@ -298,7 +306,7 @@ def _expand_list(raw: Any, ctx: _Context, parent: str, where: Location, what: st
                  siblings: list[Node] | None = None) -> list[Node]:
     """Expand a YAML list of layers; unnamed items are numbered after ``siblings``."""
     if not isinstance(raw, YamlList):
-        raise SpecError(f"{what} must be a list of layers, got {_short(raw)}", where, parent or None)
+        raise SpecError(f"{what} must be a list of layers, got {brief(raw)}", where, parent or None)
     nodes: list[Node] = list(siblings or [])
     for index, item in enumerate(raw):
         _expand_item(item, ctx, parent, nodes, ctx.at(raw.position_of(index)))
@@ -314,12 +322,22 @@ def _check_unique(nodes: list[Node]) -> None:
         seen[node.name] = node
 
 
+def _step(ctx: _Context, where: Location, parent: str) -> None:
+    """Count one step of expansion; past MAX_NODES the spec is refused (repeats and blocks
+    multiply, so a short spec can describe an enormous network)."""
+    ctx.nodes[0] += 1
+    if ctx.nodes[0] > MAX_NODES:
+        raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers, groups and repeat "
+                        "copies: refused as too large", where, parent or None)
+
+
 def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: Location) -> None:
+    _step(ctx, where, parent)
     key, fields = _split_item(item, where, parent)
     if "when" in fields:
         condition = _subst(fields, "when", ctx, parent or None)
         if not isinstance(condition, bool):
-            raise SpecError(f"when must be true or false, got {_short(condition)}",
+            raise SpecError(f"when must be true or false, got {brief(condition)}",
                             ctx.at(fields.position_of("when")), parent or None)
         if not condition:
             return
@@ -328,10 +346,6 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
         return
     name = _name_of(fields, ctx, out, parent)
     path = _join(parent, name)
-    ctx.nodes[0] += 1
-    if ctx.nodes[0] > MAX_NODES:
-        raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers and groups", where,
-                        path)
     out.append(_build_node(key, fields, ctx, name, path, where))
 
 
@@ -342,16 +356,17 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
         raise SpecError("repeat needs times and layers", where, parent or None)
     times = _subst(fields, "times", ctx, parent or None)
     if isinstance(times, bool) or not isinstance(times, int) or times < 0:
-        raise SpecError(f"times must be a non-negative integer, got {_short(times)}",
+        raise SpecError(f"times must be a non-negative integer, got {brief(times)}",
                         ctx.at(fields.position_of("times")), parent or None)
     if times > MAX_REPEAT:
-        raise SpecError(f"times={times} is over the limit of {MAX_REPEAT} copies",
+        raise SpecError(f"times={times} is over the limit of {MAX_REPEAT:,} copies",
                         ctx.at(fields.position_of("times")), parent or None)
     body = fields["layers"]
     if not isinstance(body, YamlList):
         raise SpecError("repeat's layers must be a list", ctx.at(fields.position_of("layers")),
                         parent or None)
     for i in range(times):
+        _step(ctx, where, parent)
         copy = _Context(ctx.file, ctx.blocks, {**ctx.env, "i": i}, ctx.stack, ctx.nodes)
         for index, item in enumerate(body):
             _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
@@ -384,10 +399,12 @@ def _build_concat(fields: YamlMap, ctx: _Context, name: str, path: str, where: L
                         where, path)
     branches = []
     for branch_name, layers in raw.items():
-        branch_path = _join(path, str(branch_name))
         at = ctx.at(raw.position_of(branch_name))
+        branch_name = _check_name(branch_name, "branch name", ctx.at(raw.key_position(branch_name)),
+                                  path)
+        branch_path = _join(path, branch_name)
         items = _expand_list(layers, ctx, branch_path, at, f"branch {branch_name!r}")
-        branches.append(Sequence(name=str(branch_name), path=branch_path, label="branch",
+        branches.append(Sequence(name=branch_name, path=branch_path, label="branch",
                                  where=at, items=items))
     return Concat(name=name, path=path, label="concat", where=where, branches=branches)
 
@@ -399,8 +416,10 @@ def _build_residual(fields: YamlMap, ctx: _Context, name: str, path: str,
     body = _expand_list(fields.get("layers"), ctx, path, where, "residual's layers")
     shortcut = None
     if "shortcut" in fields:
-        short_name = str(_subst(fields, "shortcut_name", ctx, path)
-                         if "shortcut_name" in fields else "shortcut")
+        short_name = "shortcut"
+        if "shortcut_name" in fields:
+            short_name = _check_name(_subst(fields, "shortcut_name", ctx, path), "shortcut_name",
+                                     ctx.at(fields.position_of("shortcut_name")), path)
         at = ctx.at(fields.position_of("shortcut"))
         items = _expand_list(fields["shortcut"], ctx, _join(path, short_name), at, "shortcut")
         if items:
@@ -513,19 +532,32 @@ def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
     return dict(raw)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Expansion makes many small objects and no cycles: the cycle collector only costs time
+    (half of it, for a 10,000-layer spec)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_spec(text: str, file: str, default_name: str) -> Spec:
     """Parse and expand spec text; ``file`` is used in error messages."""
+    with _gc_paused():
+        return _parse_spec(text, file, default_name)
+
+
+def _parse_spec(text: str, file: str, default_name: str) -> Spec:
     try:
         data = load_yaml(text)
+    except YamlError as exc:
+        raise SpecError(exc.problem, Location(file, exc.line, exc.column)) from None
     except RecursionError:
         raise SpecError("the YAML is nested too deeply", Location(file)) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = exc.problem or exc.context or "malformed YAML"
-        raise SpecError(f"YAML syntax error: {problem}", Location(file, line, column)) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"YAML error: {exc}", Location(file)) from None
     if not isinstance(data, YamlMap):
         raise SpecError("a spec must be a mapping with at least input and layers", Location(file, 1))
     top = Location(file, *data.position)
@@ -562,13 +594,20 @@ def read_spec_file(path: Path) -> Spec:
     if path.is_dir():
         raise SpecError("is a directory, not a spec file", Location(shown))
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as stream:  # bounded: the path may be huge, or a device
+            raw = stream.read(MAX_YAML_CHARS * 4 + 1)
+        if len(raw) > MAX_YAML_CHARS * 4:
+            raise SpecError(f"the file is over {MAX_YAML_CHARS * 4:,} bytes; specs are limited "
+                            f"to {MAX_YAML_CHARS:,} characters", Location(shown))
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError("no such file", Location(shown)) from None
     except PermissionError:
         raise SpecError("permission denied", Location(shown)) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", Location(shown)) from None
+        before = raw[:exc.start].decode("utf-8")
+        raise SpecError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})",
+                        Location(shown, *line_column(before, len(before)))) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
     return parse_spec(text, shown, path.stem)
