@@ -8,6 +8,8 @@ import pytest
 
 from cnncalc import SpecError, SpecNotFound, analyze, load_spec, zoo_names
 
+from .test_zoo_tutorial import TUTORIAL_OUTPUTS
+
 
 def conv(c_in: int, c_out: int, k: int, size: int, bias: bool = False) -> tuple[int, int]:
     """(params, MACs) of a k×k convolution writing a size×size map: the textbook formula."""
@@ -33,6 +35,7 @@ EXPECTED_OUTPUT = {
     "inception-naive": (416, 28, 28),
     # 64 + 128 + 32 + 32 = 256
     "inception-bottleneck": (256, 28, 28),
+    **TUTORIAL_OUTPUTS,  # the tutorial's specs, derived in tests/test_zoo_tutorial.py
 }
 
 

@@ -1,0 +1,98 @@
+"""``cnncalc plot``: per-layer bars of parameters, multiply-adds and activation memory, drawn with
+matplotlib (the optional ``plot`` extra, imported only here and only when a plot is drawn).
+
+No arithmetic on the network happens here: the bars are the engine's rows at the chosen depth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .engine import Analysis, Row
+from .errors import CnncalcError, OptionError
+from .render import human_bytes, human_count, shape_text
+
+FORMATS = (".svg", ".png", ".pdf")
+
+# (row attribute, panel title, label formatter, colour)
+PANELS: tuple[tuple[str, str, Any, str], ...] = (
+    ("params", "Parameters", human_count, "#4c72b0"),
+    ("macs", "MACs", human_count, "#dd8452"),
+    ("activation_bytes", "Activation memory", human_bytes, "#55a868"),
+)
+
+
+def _matplotlib_figure() -> Any:
+    """matplotlib's Figure class, or a one-line error naming the extra to install."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CnncalcError("cnncalc plot needs matplotlib: pip install 'cnncalc[plot]' "
+                           "(or pip install matplotlib)") from None
+    return Figure
+
+
+def default_output(analysis: Analysis) -> Path:
+    return Path(f"{analysis.spec.name}.svg")
+
+
+def _check_output(out: Path) -> None:
+    if out.suffix.lower() not in FORMATS:
+        raise OptionError(f"--out: {out.name!r} must end in {', '.join(FORMATS)}")
+    if not out.parent.is_dir():
+        raise OptionError(f"--out: no such directory {str(out.parent)!r}")
+
+
+def _label(row: Row) -> str:
+    """The dotted path; a group also names its block (``layer1.0 (bottleneck)``)."""
+    return row.path if row.leaf else f"{row.path} ({row.kind})"
+
+
+def _binary_ticks(top: int) -> list[int]:
+    """Axis ticks for bytes at round binary figures (0, 256KiB, 512KiB, …), not at 10⁵ steps."""
+    scale = 1
+    while top >= scale * 2048:
+        scale *= 1024
+    step = next(s for s in (1, 2, 5, 10, 25, 50, 100, 128, 256, 512, 1024) if top / scale / s <= 6)
+    return [i * step * scale for i in range(int(top / (step * scale)) + 1)]
+
+
+def draw(analysis: Analysis, depth: int | None, out: Path) -> Path:
+    """Write the three-panel bar chart for ``analysis.at_depth(depth)`` to ``out`` (.svg/.png/.pdf)."""
+    _check_output(out)
+    Figure = _matplotlib_figure()
+    rows = analysis.at_depth(depth)
+    labels = [_label(r) for r in rows]
+    height = 1.6 + 0.26 * len(rows)
+    fig = Figure(figsize=(13, height), layout="constrained")
+    axes = fig.subplots(1, len(PANELS), sharey=True)
+    positions = list(range(len(rows)))
+    for ax, (attr, title, fmt, colour) in zip(axes, PANELS):
+        values = [getattr(r, attr) for r in rows]
+        colours = ["#bbbbbb" if r.head else colour for r in rows]
+        ax.barh(positions, values, color=colours, height=0.7)
+        top = max(values) or 1
+        ax.set_xlim(0, top * 1.28)  # room for the value labels
+        for y, value in zip(positions, values):
+            if value:
+                ax.text(value + top * 0.01, y, fmt(value), va="center", fontsize=8)
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.tick_params(axis="x", labelsize=8)
+        if attr == "activation_bytes":
+            ax.set_xticks(_binary_ticks(top))
+        ax.xaxis.set_major_formatter(lambda v, _pos, fmt=fmt: fmt(int(v)) if v else "0")
+        ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[0].set_yticks(positions, labels, fontsize=8)
+    axes[0].invert_yaxis()  # network order, top to bottom
+    t = analysis.totals
+    fig.suptitle(f"{analysis.spec.name}: {analysis.spec.title} — input {shape_text(analysis.input)}, "
+                 f"batch {analysis.batch}, {analysis.dtype}\n"
+                 f"params {t.params:,} · MACs {t.macs:,} · activations {human_bytes(t.activation_bytes)}",
+                 fontsize=10, x=0.01, ha="left")
+    metadata = {"Date": None} if out.suffix.lower() == ".svg" else {}
+    fig.savefig(out, dpi=120, metadata=metadata)
+    return out

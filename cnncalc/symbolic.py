@@ -1,0 +1,500 @@
+"""Symbolic input sizes: ``cnncalc table SPEC --input 3xHxW``.
+
+Any of C, H and W may be a name. The layer tree is walked as the engine walks it, but every size
+is a sympy expression, computed by the layer rules' own arithmetic (:func:`~cnncalc.layers.slide_output`
+and the kinds' ``output_shape``, ``params`` and ``macs``: Python's ``//`` is sympy's ``floor``
+there, so the floors are the ones the formulas really apply). Nothing here restates a formula.
+
+Each new spatial size gets a name, ``H1, H2, …`` (``W1, …``; after the input symbol), defined in
+terms of the names before it: ``H1 = ⌊(H − 11)/4⌋ + 1``, ``H2 = ⌊(H1 − 3)/2⌋ + 1``. Two paths
+that reach the same expression share the name. Output sizes, MACs and activation memory are
+expressions in those names (and, expanded, in H and W); parameters stay numbers, except where
+they depend on the input size: a linear layer after a flatten, whose input features are C·H′·W′.
+Such a layer is reported with the sizes at which the spec's own weights fit.
+
+sympy is imported only here, and this module only when an input has a symbol; the numeric engine
+never touches it. It is the optional extra ``symbolic`` (``pip install 'cnncalc[symbolic]'``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+from .engine import bytes_per_element
+from .errors import CnncalcError, OptionError, SpecError
+from .layers import REGISTRY, ShapeError
+from .spec import Concat, Leaf, Node, Residual, Sequence, Spec
+
+_SEPARATOR = re.compile(r"\s*[x×X*,]\s*")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in _SEPARATOR.split(text.strip())]
+
+
+def has_symbol(text: Any) -> bool:
+    """Whether an ``--input`` value names a size (``3xHxW``) instead of giving every number.
+    Cheap, and imports nothing."""
+    return isinstance(text, str) and any(_NAME.match(t) for t in _tokens(text))
+
+
+class SymbolicError(CnncalcError):
+    """A symbolic input that cannot be used (sympy missing, a bad name)."""
+
+
+def _sympy() -> Any:
+    try:
+        import sympy
+    except ImportError:
+        raise SymbolicError("a symbolic --input needs sympy: pip install 'cnncalc[symbolic]' "
+                            "(or pip install sympy)") from None
+    return sympy
+
+
+def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
+    """``3xHxW`` → ``(3, H, W)`` with H, W positive integer sympy symbols. Names may not contain
+    x or X (the separator); the same name twice (``3xSxS``) is one size."""
+    sp = _sympy()
+    dims: list[Any] = []
+    tokens = _tokens(text)
+    if len(tokens) != 3:
+        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {text!r}")
+    for token in tokens:
+        if token.isdigit() and int(token) > 0:
+            dims.append(int(token))
+        elif _NAME.match(token):
+            dims.append(sp.Symbol(token, integer=True, positive=True))
+        else:
+            raise OptionError(f"--input: {token!r} is neither a positive integer nor a name "
+                              f"(in {text!r})")
+    return tuple(dims)
+
+
+# --------------------------------------------------------------------------------------------
+# The walk
+
+
+@dataclass(frozen=True)
+class SymRow:
+    """A layer or group, as :class:`~cnncalc.engine.Row`, with expressions. ``output``, ``macs``
+    and ``activation_bytes`` are in the size names (:attr:`SymbolicResult.sizes`); ``params`` is
+    an int unless the layer's parameters depend on the input size (``params_depend``)."""
+
+    path: str
+    name: str
+    kind: str
+    depth: int
+    leaf: bool
+    head: bool
+    input: tuple[Any, ...]
+    output: tuple[Any, ...]
+    params: Any
+    macs: Any
+    activation_bytes: Any
+    params_depend: bool = False
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A layer whose parameters depend on the input size: ``features`` (an expression in the
+    size names: the input features of a layer on a vector, else the parameter count itself)
+    must equal ``value``, its number at the spec's own input, for the spec's weights
+    to fit; ``fits`` is the run of sizes around the spec's input where it does (square inputs
+    when H and W are both symbols), ``None`` when it could not be found."""
+
+    path: str
+    features: Any
+    value: int | None
+    fits: tuple[int, int] | None
+
+
+@dataclass
+class SymbolicResult:
+    spec: Spec
+    input: tuple[Any, ...]
+    batch: int
+    dtype: str
+    output: tuple[Any, ...]
+    rows: list[SymRow]
+    sizes: dict[Any, Any]  # name → definition in earlier names, in order
+    expanded: dict[Any, Any]  # name → expression in the input symbols
+    totals: dict[str, Any]
+    requirements: list[Requirement]
+    symbols: tuple[Any, ...]
+
+    def at_depth(self, depth: int | None = None) -> list[SymRow]:
+        if depth is None:
+            return [r for r in self.rows if r.leaf]
+        if depth < 1:
+            raise OptionError(f"--depth must be at least 1, got {depth}")
+        return [r for r in self.rows if r.depth == depth or (r.leaf and r.depth < depth)]
+
+    def row(self, path: str) -> SymRow:
+        for r in self.rows:
+            if r.path == path:
+                return r
+        raise KeyError(path)
+
+    def expand(self, expr: Any) -> Any:
+        """An expression in the size names, written in the input symbols."""
+        sp = _sympy()
+        return sp.sympify(expr).xreplace(self.expanded) if not isinstance(expr, int) else expr
+
+    def evaluate(self, expr: Any, values: dict[Any, int]) -> int:
+        """The integer an expression in the size names takes when the input symbols take
+        ``values``; the names are evaluated in order, each from the ones before."""
+        sp = _sympy()
+        known = {sym: sp.Integer(v) for sym, v in values.items()}
+        for name, definition in self.sizes.items():
+            if name not in known:
+                known[name] = sp.sympify(definition).xreplace(known)
+        result = sp.sympify(expr).xreplace(known)
+        if not result.is_Integer:
+            raise ValueError(f"{expr} did not evaluate to an integer: {result}")
+        return int(result)
+
+
+@dataclass
+class _SymWalk:
+    batch: int
+    bytes_per_element: int
+    rows: list[SymRow] = field(default_factory=list)
+    sizes: dict[Any, Any] = field(default_factory=dict)
+    expanded: dict[Any, Any] = field(default_factory=dict)
+    by_expansion: dict[Any, Any] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def name(self, expr: Any) -> Any:
+        """A plain int, an existing name, or a new name for a new spatial size."""
+        sp = _sympy()
+        expr = sp.sympify(expr)
+        if expr.is_Integer:
+            return int(expr)
+        if expr.is_Symbol:
+            return expr
+        full = expr.xreplace(self.expanded)
+        if full in self.by_expansion:
+            return self.by_expansion[full]
+        roots = sorted(str(s) for s in full.free_symbols)
+        prefix = roots[0] if len(roots) == 1 else "N"
+        self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        symbol = sp.Symbol(f"{prefix}{self.counters[prefix]}", integer=True, positive=True)
+        self.sizes[symbol] = expr
+        self.expanded[symbol] = full
+        self.by_expansion[full] = symbol
+        return symbol
+
+    def _plain(self, value: Any) -> Any:
+        sp = _sympy()
+        value = sp.sympify(value)
+        return int(value) if value.is_Integer else value
+
+    def same(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+        if a == b:
+            return True
+        if len(a) != len(b):
+            return False
+        sp = _sympy()
+        return all(sp.simplify(sp.sympify(p).xreplace(self.expanded)
+                               - sp.sympify(q).xreplace(self.expanded)) == 0 for p, q in zip(a, b))
+
+    def leaf(self, node: Leaf, x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
+        rule = REGISTRY[node.kind]
+        try:
+            if len(x) not in rule.accepts:
+                raise ShapeError(f"{node.kind} needs {'a vector' if rule.accepts == (1,) else 'a C×H×W map'}")
+            y = rule.output_shape(node.config, x)
+            if len(y) == 3:
+                y = (self._plain(y[0]), self.name(y[1]), self.name(y[2]))
+            else:
+                y = tuple(self._plain(d) for d in y)
+            params = self._plain(rule.params(node.config, x))
+            macs = self._plain(rule.macs(node.config, x, y)) * self.batch
+        except (ShapeError, TypeError) as exc:
+            raise SpecError(f"{exc} (symbolic input {'×'.join(map(str, x))})", node.where,
+                            node.path) from None
+        self.rows.append(SymRow(
+            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
+            leaf=True, head=head, input=x, output=y, params=params, macs=macs,
+            activation_bytes=self._plain(prod(y) * self.batch * self.bytes_per_element),
+            params_depend=not isinstance(params, int)))
+        return y
+
+    def node(self, node: Node, x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
+        if isinstance(node, Leaf):
+            return self.leaf(node, x, head)
+        slot = len(self.rows)
+        side = isinstance(node, Sequence) and node.side
+        if isinstance(node, Sequence):
+            y = self.sequence(node.items, x, head or side)
+        elif isinstance(node, Concat):
+            shapes = [self.node(branch, x, head) for branch in node.branches]
+            if any(len(s) != 3 for s in shapes) or \
+                    not all(self.same(s[1:], shapes[0][1:]) for s in shapes[1:]):
+                listed = ", ".join(f"{b.name} {'×'.join(map(str, s))}"
+                                   for b, s in zip(node.branches, shapes))
+                raise SpecError(f"concat branches must agree on H×W: {listed}", node.where,
+                                node.path)
+            y = (self._plain(sum(s[0] for s in shapes)), *shapes[0][1:])
+        elif isinstance(node, Residual):
+            y = self.sequence(node.body, x, head)
+            s = self.node(node.shortcut, x, head) if node.shortcut is not None else x
+            if not self.same(y, s):
+                raise SpecError(f"cannot add {'×'.join(map(str, y))} (main path) to "
+                                f"{'×'.join(map(str, s))} (the shortcut)", node.where, node.path)
+            y = self.sequence(node.post, y, head)
+        else:  # pragma: no cover - the loader makes only these
+            raise TypeError(node)
+        leaves = [r for r in self.rows[slot:] if r.leaf]
+        group_head = head or side
+        same_path = [r for r in leaves if r.head == group_head]
+        params = self._plain(sum(r.params for r in leaves))
+        self.rows.insert(slot, SymRow(
+            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
+            leaf=False, head=group_head, input=x, output=y, params=params,
+            macs=self._plain(sum(r.macs for r in same_path)),
+            activation_bytes=self._plain(sum(r.activation_bytes for r in same_path)),
+            params_depend=not isinstance(params, int)))
+        return x if side else y
+
+    def sequence(self, items: list[Node], x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
+        for item in items:
+            x = self.node(item, x, head)
+        return x
+
+
+def _requirements(spec: Spec, result: SymbolicResult) -> list[Requirement]:
+    """For each layer whose parameters depend on the input size: its input features, their value
+    at the spec's own input, and the run of sizes around it where they keep that value."""
+    at_spec = {d: spec.input[i] for i, d in enumerate(result.input)
+               if not isinstance(d, int) and len(spec.input) == 3}
+    out = []
+    for row in result.rows:
+        if not (row.leaf and row.params_depend):
+            continue
+        # a layer on a vector depends through its input features; others through their own count
+        features = row.input[0] if len(row.input) == 1 else row.params
+        value = fits = None
+        try:
+            value = result.evaluate(features, at_spec)
+        except (ValueError, TypeError, ZeroDivisionError):
+            value = None
+        spatial = [d for d in result.input[1:] if not isinstance(d, int)]
+        if value is not None and spatial and all(at_spec.get(d) == at_spec.get(spatial[0])
+                                                 for d in spatial):
+            start = at_spec[spatial[0]]
+
+            def fits_at(n: int) -> bool:
+                try:
+                    return result.evaluate(features, {**at_spec, **{d: n for d in spatial}}) == value
+                except (ValueError, TypeError, ZeroDivisionError):
+                    return False
+
+            lo = hi = start
+            while lo > 1 and lo > start - 4096 and fits_at(lo - 1):
+                lo -= 1
+            while hi < start + 4096 and fits_at(hi + 1):
+                hi += 1
+            fits = (lo, hi)
+        out.append(Requirement(row.path, features, value, fits))
+    return out
+
+
+def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
+                     dtype: str = "fp32") -> SymbolicResult:
+    """Walk ``spec`` with a symbolic input (``"3xHxW"`` or a tuple of ints and sympy symbols)."""
+    sp = _sympy()
+    dims = parse_symbolic_shape(input) if isinstance(input, str) else tuple(input)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise OptionError(f"--batch must be a positive integer, got {batch!r}")
+    walk = _SymWalk(batch, bytes_per_element(dtype))
+    output = walk.sequence(spec.root.items, dims, head=False)
+    leaves = [r for r in walk.rows if r.leaf]
+    main = [r for r in leaves if not r.head]
+    heads = [r for r in leaves if r.head]
+    plain = walk._plain
+    totals = {
+        "params": plain(sum(r.params for r in leaves)),
+        "macs": plain(sum(r.macs for r in main)),
+        "activation_bytes": plain(sum(r.activation_bytes for r in main)),
+        "head_params": plain(sum(r.params for r in heads)),
+        "head_macs": plain(sum(r.macs for r in heads)),
+        "head_activation_bytes": plain(sum(r.activation_bytes for r in heads)),
+    }
+    symbols = tuple(sorted({d for d in dims if isinstance(d, sp.Symbol)}, key=str))
+    result = SymbolicResult(spec=spec, input=dims, batch=batch, dtype=dtype, output=output,
+                            rows=walk.rows, sizes=walk.sizes, expanded=walk.expanded,
+                            totals=totals, requirements=[], symbols=symbols)
+    result.requirements = _requirements(spec, result)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Writing expressions
+
+
+def _printer() -> Any:
+    sp = _sympy()
+    from sympy.printing.str import StrPrinter
+
+    class Printer(StrPrinter):
+        def _bracket(self, expr: Any, left: str, right: str) -> str:
+            num, den = sp.fraction(sp.together(expr.args[0]))
+            top = self._print(num) if num.is_Atom else f"({self._print(num)})"
+            inner = self._print(num) if den == 1 else f"{top}/{self._print(den)}"
+            return f"{left}{inner}{right}"
+
+        def _print_floor(self, expr: Any) -> str:
+            return self._bracket(expr, "⌊", "⌋")
+
+        def _print_ceiling(self, expr: Any) -> str:
+            return self._bracket(expr, "⌈", "⌉")
+
+    return Printer()
+
+
+_BIG = re.compile(r"(?<![A-Za-z0-9_.])(\d{4,})(?![0-9])")
+_POWER = re.compile(r"\*\*(\d+)")
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def pretty(expr: Any) -> str:
+    """Course-notes style: ⌊(H − 11)/4⌋ + 1, 34,848·H1·W1, H5²."""
+    if isinstance(expr, int):
+        return f"{expr:,}"
+    text = _printer().doprint(expr)
+    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    text = text.replace("*", "·").replace(" - ", " − ")
+    return _BIG.sub(lambda m: f"{int(m.group(1)):,}", text)
+
+
+def plain(expr: Any) -> int | str:
+    """For JSON: an int when the value is a number, else sympy's own (parseable) text."""
+    return expr if isinstance(expr, int) else str(expr)
+
+
+def _shape_text(shape: tuple[Any, ...]) -> str:
+    return "×".join(str(d) if isinstance(d, int) else pretty(d) for d in shape)
+
+
+def _bytes_text(expr: Any) -> str:
+    return f"{expr:,} B" if isinstance(expr, int) else f"{pretty(expr)} B"
+
+
+def legend_lines(result: SymbolicResult) -> list[str]:
+    return [f"{name} = {pretty(definition)}" for name, definition in result.sizes.items()]
+
+
+def footer_lines(result: SymbolicResult) -> list[str]:
+    t = result.totals
+    lines = [f"{result.spec.title} — input {_shape_text(result.input)}, batch {result.batch}, "
+             f"{result.dtype}",
+             f"params {pretty(t['params'])}; MACs {pretty(t['macs'])}; "
+             f"activations {_bytes_text(t['activation_bytes'])}"]
+    for req in result.requirements:
+        what = "input features" if len(result.row(req.path).input) == 1 else "parameters"
+        text = (f"{req.path}: its parameters depend on the input size: "
+                f"{pretty(req.features)} {what}")
+        if req.value is not None:
+            text += f", {req.value:,} at the spec's input {'×'.join(map(str, result.spec.input))}"
+        if req.fits is not None:
+            names = " = ".join(dict.fromkeys(str(d) for d in result.input[1:]
+                                             if not isinstance(d, int)))
+            text += f"; the spec's weights fit {names} from {req.fits[0]} to {req.fits[1]}"
+        lines.append(text)
+    lines.append("sizes use the floors (and ceilings) the layers apply; "
+                 "--format json has each in the input symbols")
+    return lines
+
+
+_COLUMNS = ("Layer", "Kind", "Output", "Params", "MACs", "Act. mem")
+
+
+def _cells(row: SymRow) -> list[str]:
+    kind = f"{row.kind} (head)" if row.head else row.kind
+    params = pretty(row.params) if row.params != 0 else "—"
+    macs = pretty(row.macs) if row.macs != 0 else "—"
+    return [row.path, kind, _shape_text(row.output), params, macs, _bytes_text(row.activation_bytes)]
+
+
+def result_rich(result: SymbolicResult, depth: int | None) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{result.spec.name}: {result.spec.title} (symbolic)", title_justify="left",
+                  header_style="bold", box=None, pad_edge=False)
+    for i, column in enumerate(_COLUMNS):
+        table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=True)
+    for row in result.at_depth(depth):
+        style = "dim" if row.head else ("bold" if not row.leaf else None)
+        table.add_row(*_cells(row), style=style)
+    parts: list[Any] = [table, Text("")]
+    if result.sizes:
+        parts.append(Text("where", style="bold"))
+        parts += [Text(f"  {line}") for line in legend_lines(result)]
+        parts.append(Text(""))
+    parts += [Text(line, style="yellow" if "depend" in line else "dim")
+              for line in footer_lines(result)]
+    return Group(*parts)
+
+
+def result_markdown(result: SymbolicResult, depth: int | None) -> str:
+    from .render import _markdown_table
+
+    text = _markdown_table(_COLUMNS, [_cells(r) for r in result.at_depth(depth)], right=(3, 4, 5))
+    if result.sizes:
+        text += "\nwhere\n\n" + "\n".join(f"- {line}" for line in legend_lines(result)) + "\n"
+    return text + "\n" + "\n".join(f"- {line}" for line in footer_lines(result)) + "\n"
+
+
+def result_csv(result: SymbolicResult, depth: int | None) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "kind", "depth", "leaf", "head", "output", "params", "macs",
+                     "activation_bytes"])
+    for r in result.at_depth(depth):
+        writer.writerow([r.path, r.kind, r.depth, int(r.leaf), int(r.head),
+                         "x".join(str(result.expand(d)) for d in r.output),
+                         plain(result.expand(r.params)), plain(result.expand(r.macs)),
+                         plain(result.expand(r.activation_bytes))])
+    return out.getvalue()
+
+
+def result_dict(result: SymbolicResult, depth: int | None = None) -> dict[str, Any]:
+    """``table --input 3xHxW --format json`` (docs/json.md): expressions as sympy text, in the
+    input symbols; ``sizes`` gives each name's definition and expansion."""
+    ex = result.expand
+
+    def row(r: SymRow) -> dict[str, Any]:
+        return {
+            "path": r.path, "name": r.name, "kind": r.kind, "depth": r.depth, "leaf": r.leaf,
+            "head": r.head, "input": [plain(ex(d)) for d in r.input],
+            "output": [plain(ex(d)) for d in r.output],
+            "output_named": [plain(d) for d in r.output],
+            "params": plain(ex(r.params)), "params_depend_on_input": r.params_depend,
+            "macs": plain(ex(r.macs)), "macs_named": plain(r.macs),
+            "activation_bytes": plain(ex(r.activation_bytes)),
+        }
+
+    return {
+        "spec": result.spec.name, "title": result.spec.title, "symbolic": True,
+        "input": [plain(d) for d in result.input], "batch": result.batch, "dtype": result.dtype,
+        "depth": depth, "output": [plain(ex(d)) for d in result.output],
+        "sizes": {str(n): {"definition": str(d), "expression": str(result.expanded[n])}
+                  for n, d in result.sizes.items()},
+        "layers": [row(r) for r in result.at_depth(depth)],
+        "totals": {k: plain(ex(v)) for k, v in result.totals.items()},
+        "totals_named": {k: plain(v) for k, v in result.totals.items()},
+        "requirements": [{"path": q.path, "features": plain(ex(q.features)),
+                          "value_at_spec_input": q.value,
+                          "fits": list(q.fits) if q.fits else None}
+                         for q in result.requirements],
+    }

@@ -1,0 +1,151 @@
+"""``cnncalc check``: which layers floor at an input size, the nearest exact sizes, and every exact
+size in a range. Expected sizes are derived by hand in the comments.
+
+AlexNet (conv1 11×11/4, then 3×3/2 pools with stride-1 'same' convolutions between):
+  conv1 is exact when (n − 11) ≡ 0 (mod 4), giving m1 = (n − 11)/4 + 1;
+  pool1 needs m1 odd, pool2 needs m2 = (m1 − 3)/2 + 1 odd, pool5 needs m3 = (m2 − 3)/2 + 1 odd.
+  The strides multiply to 4·2·2·2 = 32, so the exact sizes are one residue mod 32: 227 is
+  (227 − 11)/4 + 1 = 55, (55 − 3)/2 + 1 = 27, 13, 6, all exact; the others are 227 − 32 = 195
+  and 227 + 32 = 259. The smallest that runs at all is 67: 15, 7, 3, 1 (35 gives 7, 3, 1 and
+  then pool5's 3×3 window does not fit in 1).
+ResNet-50 (7×7/2 p3, 3×3/2 p1 pool, four 3×3/2 p1 or 1×1/2 stride steps): each stride-2 step
+  on a size s is exact when (s + 2·p − k) = s − 1 is even, i.e. s odd; the five halvings make the
+  exact sizes n ≡ 1 (mod 32): 193, 225 around 224 (which floors).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from cnncalc import analyze, load_spec, zoo_names
+from cnncalc.check import Exactness, check, check_lines
+from cnncalc.cli import app
+from cnncalc.errors import OptionError
+
+runner = CliRunner()
+
+
+def test_alexnet_224_floors_in_four_layers_each_ignoring_a_row_and_column():
+    result = check(load_spec("alexnet"), "3x224x224")
+    assert not result.exact
+    # conv1 (224 − 11)/4 = 53.25 (213 = 53·4 + 1: one row unread); pool1 (54 − 3)/2 = 25.5;
+    # pool2 (26 − 3)/2 = 11.5; pool5 (12 − 3)/2 = 4.5: each leaves its last row and column
+    assert [w.path for w in result.warnings] == ["conv1", "pool1", "pool2", "pool5"]
+    assert all(w.ignored_input == {"height": 1, "width": 1} for w in result.warnings)
+    assert result.nearest["height"].below == 195
+    assert result.nearest["height"].above == 227
+
+
+def test_alexnet_227_is_exact():
+    result = check(load_spec("alexnet"))
+    assert result.input == (3, 227, 227)
+    assert result.exact and result.ok and result.warnings == []
+
+
+def test_resnet50_224_is_not_exact_225_is():
+    result = check(load_spec("resnet50"))
+    assert not result.exact
+    assert (result.nearest["height"].below, result.nearest["height"].above) == (193, 225)
+    assert check(load_spec("resnet50"), "3x225x225").exact
+
+
+def test_range_lists_every_exact_square_size():
+    result = check(load_spec("alexnet"), "3x224x224", size_range=(1, 300))
+    assert result.exact_sizes["height"] == [67, 99, 131, 163, 195, 227, 259, 291]
+    assert not result.ok  # the exit status is the input's: 224 floors
+
+
+def test_range_of_2048_is_fast():
+    for name, residue, first in (("alexnet", 3, 67), ("resnet50", 1, 1)):
+        spec = load_spec(name)
+        started = time.perf_counter()
+        result = check(spec, size_range=(1, 2048))
+        elapsed = time.perf_counter() - started
+        assert result.exact_sizes["height"] == list(range(first, 2049, 32)), name
+        assert elapsed < 2.0, (name, elapsed)
+        assert all(n % 32 == residue for n in result.exact_sizes["height"])
+
+
+def test_non_square_input_searches_each_axis_with_the_other_held():
+    result = check(load_spec("alexnet"), "3x224x227", size_range=(190, 230))
+    assert not result.square
+    assert [w.ignored_input for w in result.warnings][0] == {"height": 1}
+    assert (result.nearest["height"].below, result.nearest["height"].above) == (195, 227)
+    assert (result.nearest["width"].below, result.nearest["width"].above) == (195, 259)
+    assert result.exact_sizes == {"height": [195, 227], "width": [195, 227]}
+
+
+def test_range_without_exact_sizes():
+    result = check(load_spec("alexnet"), size_range=(228, 258))
+    assert result.exact_sizes["height"] == [] and result.ok  # 227 itself is exact
+    assert "exact square sizes in 228..258 (0): none" in check_lines(result)
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_light_walk_agrees_with_the_engine(name: str):
+    spec = load_spec(name)
+    if len(spec.input) != 3:
+        pytest.skip("vector input")
+    exactness = Exactness(spec)
+    c, h, w = spec.input
+    for dh, dw in [(0, 0), (1, 0), (0, 3), (-5, 2), (17, 17), (-1, -1), (32, 31)]:
+        shape = (c, h + dh, w + dw)
+        try:
+            analysis = analyze(spec, input=shape)
+        except Exception:
+            assert exactness.floored_axes(shape) is None
+            continue
+        engine = {f.axis for warning in analysis.warnings for f in warning.floors}
+        assert exactness.floored_axes(shape) == engine, shape
+
+
+def test_bad_range_and_vector_input():
+    with pytest.raises(OptionError):
+        check(load_spec("alexnet"), size_range="10-20")
+    with pytest.raises(OptionError):
+        check(load_spec("alexnet"), size_range="30:20")
+    with pytest.raises(OptionError):
+        check(load_spec("alexnet"), input="9216")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_exit_status_is_0_when_exact_1_when_not():
+    exact = runner.invoke(app, ["check", "alexnet", "--input", "3x227x227"])
+    assert exact.exit_code == 0, exact.output
+    assert "exact" in exact.stdout
+    inexact = runner.invoke(app, ["check", "alexnet", "--input", "3x224x224"])
+    assert inexact.exit_code == 1
+    assert "conv1: ignores 1 input row and 1 input column" in inexact.stdout
+    assert "nearest exact height and width: 195 (−29) below, 227 (+3) above" in inexact.stdout
+
+
+def test_cli_user_errors_exit_2():
+    for args in (["check", "alexnet", "--input", "3x20x20"],
+                 ["check", "alexnet", "--range", "nope"],
+                 ["check", "no-such-net"]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2, (args, out.output)
+        assert out.stderr.startswith("cnncalc: error: ")
+
+
+def test_cli_range_and_json():
+    out = runner.invoke(app, ["check", "alexnet", "--range", "200:260", "--format", "json"])
+    assert out.exit_code == 0
+    data = json.loads(out.stdout)
+    assert data["exact"] is True and data["square"] is True
+    assert data["exact_sizes"] == {"height": [227, 259], "width": [227, 259]}
+    assert data["range"] == [200, 260]
+    data = json.loads(runner.invoke(app, ["check", "alexnet", "-i", "3x224x224", "-f", "json"]).stdout)
+    assert data["exact"] is False
+    assert data["floors"][0]["path"] == "conv1"
+    assert data["floors"][0]["floors"][0]["ignored_input"] == 1
+    assert data["nearest"]["height"] == {"below": 195, "above": 227}
+    text = runner.invoke(app, ["check", "alexnet", "--range", "200:260"]).stdout
+    assert "exact square sizes in 200..260 (2): 227, 259" in text
