@@ -1,0 +1,150 @@
+"""Rendering of verifications and profiles: rich tables and JSON objects (no measuring here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ..render import human_bytes, shape_text
+from .timing import Profile
+from .checks import Check, RowCheck, Verification
+
+CHECK_COLUMNS = ("shape", "params", "trainable", "buffers", "macs")
+CHECK_HEADERS = ("Shape", "Params", "Trainable", "Buffers", "MACs")
+
+
+def _check_dict(check: Check) -> dict[str, Any]:
+    value = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    return {"expected": value(check.expected), "actual": value(check.actual), "ok": check.ok}
+
+
+def verification_dict(v: Verification, depth: int | None = None) -> dict[str, Any]:
+    """``verify --format json``: per-row checks (failed rows first) and whole-model checks."""
+    return {
+        "spec": v.analysis.spec.name, "input": list(v.analysis.input), "batch": v.analysis.batch,
+        "ok": v.ok, "versions": v.versions, "notes": list(v.notes),
+        "rows": [{"path": r.path, "kind": r.kind, "ok": r.ok,
+                  "checks": {c.name: _check_dict(c) for c in r.checks}}
+                 for r in shown_rows(v, depth)],
+        "totals": {c.name: _check_dict(c) for c in v.totals},
+    }
+
+
+def shown_rows(v: Verification, depth: int | None) -> list[RowCheck]:
+    """Rows at ``depth`` (default: every layer), the ones that differ first."""
+    wanted = {r.path for r in v.analysis.at_depth(depth)}
+    rows = [r for r in v.rows if r.path in wanted]
+    return [r for r in rows if not r.ok] + [r for r in rows if r.ok]
+
+
+def verdict(v: Verification) -> str:
+    checked = ", ".join(f"{name} {version}" for name, version in v.versions.items())
+    if v.ok:
+        return (f"verified: all {len(v.rows)} rows agree with {checked} (shapes, parameters, "
+                f"buffers{', MACs' if 'fvcore' in v.versions else ''}); totals agree, "
+                f"FlopCounterMode = 2 × MACs")
+    bad_totals = [c.name for c in v.totals if not c.ok]
+    return (f"MISMATCH: {len(v.failed_rows)} of {len(v.rows)} rows differ from {checked}"
+            + (f"; totals differ: {', '.join(bad_totals)}" if bad_totals else ""))
+
+
+def _cell(check: Check | None) -> str:
+    if check is None:
+        return "·"
+    if check.ok:
+        return "✓"
+    show = lambda v: shape_text(v[1:]) if check.name == "shape" and v else f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
+    return f"✗ {show(check.expected)} ≠ {show(check.actual)}"
+
+
+def verification_rich(v: Verification, depth: int | None = None) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    a = v.analysis
+    table = Table(title=f"verify {a.spec.name}: input {shape_text(a.input)}, batch {a.batch}",
+                  title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in ("Layer", "Kind", *CHECK_HEADERS):
+        table.add_column(column, no_wrap=True)
+    for row in shown_rows(v, depth):
+        by_name = {c.name: c for c in row.checks}
+        table.add_row(row.path, row.kind, *(_cell(by_name.get(c)) for c in CHECK_COLUMNS),
+                      style=None if row.ok else "red")
+    totals = Table(title="whole model", title_justify="left", header_style="bold", box=None,
+                   pad_edge=False)
+    for column in ("Check", "Engine", "Torch", ""):
+        totals.add_column(column, no_wrap=True)
+    for check in v.totals:
+        totals.add_row(check.name, f"{check.expected:,}", f"{check.actual:,}",
+                       "✓" if check.ok else "✗")
+    lines = [Text(note, style="dim") for note in v.notes]
+    return Group(table, Text(""), totals, Text(""), *lines,
+                 Text(verdict(v), style="bold green" if v.ok else "bold red"))
+
+
+def profile_dict(p: Profile) -> dict[str, Any]:
+    v = p.verification
+    return {
+        "spec": p.spec, "input": list(p.input), "device": asdict(p.device), "dtype": p.dtype,
+        "mode": p.mode, "channels_last": p.channels_last, "compile": p.compiled,
+        "memory_measure": p.memory_measure, "peak_tflops": p.peak_tflops,
+        "verified": {"ok": v.ok, "batch": v.analysis.batch, "rows": len(v.rows),
+                     "failed": [r.path for r in v.failed_rows], "versions": v.versions},
+        "results": [asdict(r) for r in p.results],
+        "per_layer": [asdict(t) for t in p.per_layer],
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def profile_rich(p: Profile) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    d = p.device
+    where = (f"{d.name} · torch {d.torch} · CUDA {d.cuda} · cuDNN {d.cudnn}" if d.kind == "cuda"
+             else f"CPU {d.name} · {d.threads} threads · torch {d.torch}")
+    flags = [p.dtype, p.mode] + (["channels_last"] if p.channels_last else []) + \
+        (["compiled"] if p.compiled else [])
+    table = Table(title=f"profile {p.spec}: input {shape_text(p.input)} · {' · '.join(flags)}",
+                  title_justify="left", header_style="bold", box=None, pad_edge=False)
+    columns = ("Batch", "Median ms", "p10 ms", "p90 ms", "IQR ms", "Images/s", "TFLOP/s",
+               "% of peak", "Memory", "Predicted")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in p.results:
+        if r.error:
+            table.add_row(str(r.batch), r.error, *[""] * (len(columns) - 2), style="red")
+            continue
+        table.add_row(
+            str(r.batch), _ms(r.median_ms), _ms(r.p10_ms), _ms(r.p90_ms), _ms(r.iqr_ms),
+            f"{r.images_per_s:.4g}", f"{r.tflops:.3g}",
+            "—" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}%",
+            human_bytes(r.memory_measured_bytes or 0), human_bytes(r.memory_predicted_bytes or 0))
+    parts: list[Any] = [Text(where, style="dim"), table, Text("")]
+    if p.per_layer:
+        layers = Table(title=f"per layer (batch {p.results[0].batch}, torch.profiler)",
+                       title_justify="left", header_style="bold", box=None, pad_edge=False)
+        for i, column in enumerate(("Layer", "Kind", "ms", "Time share", "MAC share")):
+            layers.add_column(column, justify="right" if i >= 2 else "left", no_wrap=True)
+        for t in sorted(p.per_layer, key=lambda t: -t.ms):
+            layers.add_row(t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
+                           f"{100 * t.mac_share:.1f}%")
+        parts += [layers, Text("")]
+    notes = [
+        "TFLOP/s: 2 × MACs × batch" + (" × 3 (forward + backward)" if p.mode == "training" else "")
+        + " / median time" + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""),
+        f"Memory: {p.memory_measure}; Predicted: parameters + buffers + every layer's output "
+        f"(engine, an upper bound for inference)",
+        verdict(p.verification),
+    ]
+    parts += [Text(n, style="dim") for n in notes[:2]]
+    parts.append(Text(notes[2], style="bold green" if p.verification.ok else "bold red"))
+    return Group(*parts)
+
+
+__all__ = ["profile_dict", "profile_rich", "verification_dict", "verification_rich"]
