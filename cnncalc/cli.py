@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
@@ -12,7 +13,9 @@ from typer.core import TyperGroup
 from . import __version__
 from .compare import compare as compare_analyses
 from .engine import Analysis, analyze
-from .errors import CnncalcError
+from .conventions import apply as apply_convention
+from .conventions import names as convention_names
+from .errors import CnncalcError, OptionError
 from .zoo import load_spec, zoo_names
 
 
@@ -34,16 +37,35 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+_debug = False  # set by --debug: user errors show their traceback before the line
+
+
+def _traceback() -> None:
+    if _debug:
+        import traceback
+
+        traceback.print_exc()
+
+
 class _OneLineErrors(TyperGroup):
     """Turns user errors (ours and click's usage errors) into one line on stderr and exit 2."""
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        global _debug
+        _debug = False
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
         except CnncalcError as exc:
+            _traceback()
             _fail(str(exc))
+        except RecursionError:  # a structure deeper than the limits the loader checks
+            _traceback()
+            _fail("the input is nested too deeply to process")
+        except MemoryError:
+            _traceback()
+            _fail("out of memory: the network is too large to process")
         except _ClickException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare `cnncalc`: show the help
                 sys.stderr.write(exc.format_message() + "\n")
@@ -92,14 +114,24 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", envvar="CNNCALC_DEBUG",
+                               help="On an error, show the traceback before the one-line message."),
 ) -> None:
     """cnncalc computes what a convolutional network costs, layer by layer, from a YAML spec.
 
     SPEC is a zoo name (`cnncalc list`) or a path to your own spec file.
     """
+    global _debug
+    _debug = debug
 
 
-SpecArg = typer.Argument(..., metavar="SPEC", help="A zoo name (see `cnncalc list`) or a spec file.")
+def _complete_spec(incomplete: str) -> list[str]:
+    """Shell completion of SPEC: the zoo names (the shell offers file names when none match)."""
+    return [name for name in zoo_names() if name.startswith(incomplete)]
+
+
+SpecArg = typer.Argument(..., metavar="SPEC", help="A zoo name (see `cnncalc list`) or a spec file.",
+                         autocompletion=_complete_spec)
 InputOpt = typer.Option(None, "--input", "-i", metavar="CxHxW",
                         help="Input shape, e.g. 3x224x224 (default: the spec's own).")
 BatchOpt = typer.Option(1, "--batch", "-b", min=1, help="Batch size: MACs and activations scale with it.")
@@ -134,8 +166,18 @@ def _emit(format: Format, *, json: Callable[[], Any], csv: Callable[[], str],
         _console().print(table())
 
 
-def _analyse(spec: str, input: Optional[str], batch: int, dtype: DType) -> Analysis:
-    return analyze(load_spec(spec), input=input, batch=batch, dtype=dtype.value)
+ConventionName = Enum("ConventionName", {name: name for name in convention_names()}, type=str)
+ConventionOpt = typer.Option(
+    "macs", "--convention", "-c",
+    help="How MACs are counted: macs (default), flops (2 × MACs), or as fvcore, torchinfo, "
+         "ptflops or thop count them (see `cnncalc reconcile`).")
+
+
+def _analyse(spec: str, input: Optional[str], batch: int, dtype: DType,
+             explain: bool = False, convention: Any = "macs") -> Analysis:
+    analysis = analyze(load_spec(spec), input=input, batch=batch, dtype=dtype.value,
+                       explain=explain)
+    return apply_convention(analysis, getattr(convention, "value", convention))
 
 
 @app.command(epilog="Example: cnncalc table alexnet --input 3x224x224 --exact")
@@ -147,11 +189,32 @@ def table(
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
     dtype: DType = DTypeOpt,
+    explain: bool = typer.Option(
+        False, "--explain", "-x",
+        help="Show each layer's formulas with the numbers substituted (always in the JSON)."),
+    convention: ConventionName = ConventionOpt,
 ) -> None:
-    """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory."""
-    from . import render
+    """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory.
 
-    analysis = _analyse(spec, input, batch, dtype)
+    A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it (needs sympy).
+    """
+    from . import render
+    from .symbolic import has_symbol
+
+    if input is not None and has_symbol(input):
+        from . import symbolic
+
+        if convention.value != "macs":
+            raise OptionError("--convention needs a numeric --input (no symbols)")
+        result = symbolic.analyze_symbolic(load_spec(spec), input, batch=batch, dtype=dtype.value)
+        _emit(format,
+              json=lambda: symbolic.result_dict(result, depth),
+              csv=lambda: symbolic.result_csv(result, depth),
+              markdown=lambda: symbolic.result_markdown(result, depth),
+              table=lambda: symbolic.result_rich(result, depth))
+        return
+    analysis = _analyse(spec, input, batch, dtype, explain=explain or format is Format.json,
+                        convention=convention)
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.analysis_dict(analysis, depth),
@@ -160,15 +223,45 @@ def table(
           table=lambda: render.analysis_rich(analysis, depth, numbers))
 
 
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(epilog="Example: cnncalc check alexnet --input 3x224x224 --range 200:260")
+def check(
+    spec: str = SpecArg,
+    input: Optional[str] = InputOpt,
+    range: Optional[str] = typer.Option(
+        None, "--range", "-r", metavar="LO:HI",
+        help="Also list every exact size from LO to HI (square sizes for a square input; "
+             "otherwise heights and widths apart, the other axis held)."),
+    format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
+) -> None:
+    """Which layers floor (leaving input rows or columns unread) and the nearest input sizes at
+    which every division is exact. Exit 0 when the input is exact, 1 when not, 2 on errors."""
+    from . import check as checking
+    from . import render
+
+    result = checking.check(load_spec(spec), input=input, size_range=range)
+    if format is CheckFormat.json:
+        sys.stdout.write(render.to_json(checking.check_dict(result)))
+    else:
+        sys.stdout.write("\n".join(checking.check_lines(result)) + "\n")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 @app.command("list", epilog="Example: cnncalc list --exact")
 def list_(
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
+    convention: ConventionName = ConventionOpt,
 ) -> None:
     """Every zoo spec with its title, input, params and MACs."""
     from . import render
 
-    analyses = [analyze(load_spec(name)) for name in zoo_names()]
+    analyses = [apply_convention(analyze(load_spec(name)), convention.value)
+                for name in zoo_names()]
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.list_dict(analyses),
@@ -179,7 +272,8 @@ def list_(
 
 @app.command(epilog="Example: cnncalc compare inception-naive inception-bottleneck --exact")
 def compare(
-    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Two or more zoo names or files."),
+    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Two or more zoo names or files.",
+                                       autocompletion=_complete_spec),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = typer.Option(
@@ -188,13 +282,14 @@ def compare(
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
     dtype: DType = DTypeOpt,
+    convention: ConventionName = ConventionOpt,
 ) -> None:
     """Totals side by side with ratios, then the rows (blocks, branches, layers) that match by path."""
     from . import render
 
     if len(specs) < 2:
         raise typer.BadParameter("compare needs at least two specs", param_hint="SPEC...")
-    analyses = [_analyse(s, input, batch, dtype) for s in specs]
+    analyses = [_analyse(s, input, batch, dtype, convention=convention) for s in specs]
     comparison = compare_analyses(analyses, depth=depth or 0)
     numbers = render.Numbers(exact)
     _emit(format,
@@ -202,6 +297,200 @@ def compare(
           csv=lambda: render.comparison_csv(comparison),
           markdown=lambda: render.comparison_markdown(comparison, numbers),
           table=lambda: render.comparison_rich(comparison, numbers))
+
+
+@app.command(epilog="Example: cnncalc plot resnet50 --depth 2 --out resnet50.png")
+def plot(
+    spec: str = SpecArg,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg."),
+    input: Optional[str] = InputOpt,
+    batch: int = BatchOpt,
+    depth: Optional[int] = DepthOpt,
+    dtype: DType = DTypeOpt,
+) -> None:
+    """Bar charts of params, MACs and activation memory per layer (needs matplotlib)."""
+    from . import plot as plotting
+
+    analysis = _analyse(spec, input, batch, dtype)
+    written = plotting.draw(analysis, depth, out or plotting.default_output(analysis))
+    typer.echo(f"wrote {written}")
+
+
+@app.command(epilog="Example: cnncalc schema > cnncalc.schema.json")
+def schema() -> None:
+    """Print the JSON Schema of the spec format, for editors that validate and complete YAML."""
+    from .schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+class AmpDType(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class Mode(str, Enum):
+    inference = "inference"
+    training = "training"
+
+
+class BackendFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(size < 1 for size in sizes):
+        raise typer.BadParameter(f"expected positive batch sizes like 1,8,32, got {text!r}",
+                                 param_hint="'--batch'")
+    return sizes
+
+
+def _print_backend(format: BackendFormat, as_dict: Callable[[], Any], rich: Callable[[], Any]) -> None:
+    from . import render
+
+    if format is BackendFormat.json:
+        sys.stdout.write(render.to_json(as_dict()))
+    else:
+        _console().print(rich())
+
+
+@app.command(epilog="Example: cnncalc verify resnet50 --batch 2")
+def verify(
+    spec: str = SpecArg,
+    input: Optional[str] = InputOpt,
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the forward pass."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
+                                        help="Show rows at this depth (every row is checked)."),
+    format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
+) -> None:
+    """Build the model in torch, run it once and check every row: shapes, params, buffers, MACs.
+
+    Needs the torch backend (pip install 'cnncalc[torch]'). Exit 0 when everything agrees, 1 when
+    anything differs.
+    """
+    from . import backend
+
+    loaded = load_spec(spec)
+    backend.require_torch()
+    from .backend import report
+
+    result = backend.verify(loaded, input, batch)
+    result.analysis.at_depth(depth)  # validates --depth
+    _print_backend(format, lambda: report.verification_dict(result, depth),
+                   lambda: report.verification_rich(result, depth))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: cnncalc profile resnet50 --device cuda --batch 1,8,32,128 --dtype bf16")
+def profile(
+    spec: str = SpecArg,
+    input: Optional[str] = InputOpt,
+    device: Device = typer.Option(Device.auto, "--device", help="cuda, cpu, or auto (cuda when available)."),
+    batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,32,128."),
+    dtype: AmpDType = typer.Option(AmpDType.fp32, "--dtype", help="fp16 and bf16 run under autocast."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (warm-up absorbs compilation)."),
+    mode: Mode = typer.Option(Mode.inference, "--mode", help="training = forward, backward and an SGD step."),
+    warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed steps first."),
+    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Time about this many steps (instead of --min-time)."),
+    min_time: float = typer.Option(1.0, "--min-time", min=0.01, help="Seconds of timed steps per batch size."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="torch.profiler time per layer beside its share of MACs."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s for the fraction of peak (default: the datasheet's, on known GPUs)."),
+    format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Also write the JSON results to this file (never overwrites)."),
+) -> None:
+    """Time the built model per batch size beside the analysis: latency, throughput, TFLOP/s, memory.
+
+    Verifies the model first (as `verify`). Needs the torch backend (pip install 'cnncalc[torch]').
+    """
+    from . import backend
+
+    sizes = _batch_sizes(batch)
+    loaded = load_spec(spec)
+    if save is not None and save.exists():
+        raise typer.BadParameter(f"{save} exists; cnncalc does not overwrite files", param_hint="'--save'")
+    backend.require_torch()
+    from . import render
+    from .backend import report
+
+    result = backend.profile(loaded, device=device.value, batches=sizes, dtype=dtype.value,
+                             channels_last=channels_last, compile=compile, mode=mode.value,
+                             warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
+                             peak_tflops=peak_tflops, input=input)
+    if save is not None:
+        save.write_text(render.to_json(report.profile_dict(result)), encoding="utf-8")
+    _print_backend(format, lambda: report.profile_dict(result), lambda: report.profile_rich(result))
+    if not result.verification.ok:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: cnncalc reconcile resnet50 --exact")
+def reconcile(
+    spec: str = SpecArg,
+    input: Optional[str] = InputOpt,
+    batch: int = BatchOpt,
+    format: Format = FormatOpt,
+    exact: bool = ExactOpt,
+) -> None:
+    """Every counting convention's total (macs, flops, fvcore, torchinfo, ptflops, thop) and,
+    operator by operator, where each differs from plain MACs and why."""
+    from . import render
+    from .conventions import reconcile as reconcile_conventions
+
+    rec = reconcile_conventions(_analyse(spec, input, batch, DType.fp32))
+    numbers = render.Numbers(exact)
+    _emit(format,
+          json=lambda: render.reconcile_dict(rec),
+          csv=lambda: render.reconcile_csv(rec),
+          markdown=lambda: render.reconcile_markdown(rec, numbers),
+          table=lambda: render.reconcile_rich(rec, numbers))
+
+
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+
+
+@app.command(epilog="Example: cnncalc memory resnet50 --batch 32 --optimizer adam")
+def memory(
+    spec: str = SpecArg,
+    input: Optional[str] = InputOpt,
+    batch: int = BatchOpt,
+    dtype: DType = DTypeOpt,
+    optimizer: Optimizer = typer.Option(
+        Optimizer.sgd, "--optimizer",
+        help="Optimizer state per trainable parameter: sgd 0, momentum 1, adam 2 copies."),
+    layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table."),
+    format: Format = FormatOpt,
+    exact: bool = ExactOpt,
+) -> None:
+    """Inference peak memory with liveness; training memory (parameters, gradients, optimizer
+    state, activations saved for backward) and training MACs. Assumptions: docs/memory.md."""
+    from . import render
+    from .memory import memory as memory_model
+
+    report = memory_model(_analyse(spec, input, batch, dtype), optimizer.value)
+    numbers = render.Numbers(exact)
+    _emit(format,
+          json=lambda: render.memory_dict(report, layers),
+          csv=lambda: render.memory_csv(report),
+          markdown=lambda: render.memory_markdown(report, numbers, layers),
+          table=lambda: render.memory_rich(report, numbers, layers))
 
 
 def main() -> None:

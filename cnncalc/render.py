@@ -91,8 +91,29 @@ def row_dict(row: Row) -> dict[str, Any]:
         "leaf": row.leaf, "head": row.head, "input": list(row.input), "output": list(row.output),
         "settings": row.settings, "params": row.params, "trainable_params": row.trainable_params,
         "buffers": row.buffers, "macs": row.macs, "rf": max(row.rf), "rf_hw": list(row.rf),
-        "jump_hw": list(row.jump), "activation_bytes": row.activation_bytes,
+        "jump_hw": list(row.jump), "rf_start_hw": [_json_number(v) for v in row.rf_start],
+        "activation_bytes": row.activation_bytes, "formula": list(row.formula),
     }
+
+
+def _json_number(value: Fraction) -> int | float:
+    """An exact half-integer or integer as a JSON number."""
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def start_text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
+def explain_lines(analysis: Analysis) -> list[str]:
+    """``--explain``: every layer's formulas (``analyze(..., explain=True)``), the first line after
+    the layer's path, the rest indented under it."""
+    lines = []
+    for row in analysis.rows:
+        if row.leaf and row.formula:
+            lines.append(f"{row.path}: {row.formula[0]}")
+            lines += [f"  {text}" for text in row.formula[1:]]
+    return lines
 
 
 def warning_dict(warning: FloorWarning) -> dict[str, Any]:
@@ -111,7 +132,8 @@ def analysis_dict(analysis: Analysis, depth: int | None = None) -> dict[str, Any
     return {
         "spec": analysis.spec.name, "title": analysis.spec.title,
         "input": list(analysis.input), "batch": analysis.batch, "dtype": analysis.dtype,
-        "depth": depth, "output": list(analysis.output), "convention": MAC_CONVENTION,
+        "depth": depth, "output": list(analysis.output),
+        "convention": convention_text(analysis), "convention_name": analysis.convention,
         "layers": [row_dict(r) for r in analysis.at_depth(depth)],
         "totals": asdict(analysis.totals),
         "warnings": [warning_dict(w) for w in analysis.warnings],
@@ -131,7 +153,8 @@ def comparison_dict(comparison: Comparison, depth: int | None = None) -> dict[st
 
 def list_dict(analyses: list[Analysis]) -> list[dict[str, Any]]:
     return [{"name": a.spec.name, "title": a.spec.title, "input": list(a.input),
-             "output": list(a.output), "params": a.totals.params, "macs": a.totals.macs}
+             "output": list(a.output), "params": a.totals.params, "macs": a.totals.macs,
+             "convention": a.convention}
             for a in analyses]
 
 
@@ -143,6 +166,28 @@ def to_json(obj: Any) -> str:
 # Row tables shared by the rich, Markdown and CSV renderers
 
 TABLE_COLUMNS = ("Layer", "Kind", "Output", "Settings", "Params", "MACs", "RF", "Act. mem")
+
+
+def convention_text(analysis: Analysis) -> str:
+    """The sentence saying how ``analysis``'s MACs column was counted (``--convention``)."""
+    if analysis.convention == "macs":
+        return MAC_CONVENTION
+    from .conventions import get
+
+    return "Counted as " + get(analysis.convention).description
+
+
+def macs_label(analysis: Analysis) -> str:
+    """The MACs column's heading: 'MACs', or the convention's unit ('FLOPs', 'flops (fvcore)')."""
+    if analysis.convention == "macs":
+        return "MACs"
+    from .conventions import get
+
+    return get(analysis.convention).unit
+
+
+def table_columns(analysis: Analysis) -> tuple[str, ...]:
+    return tuple(macs_label(analysis) if c == "MACs" else c for c in TABLE_COLUMNS)
 
 
 def _row_cells(row: Row, numbers: Numbers) -> list[str]:
@@ -172,7 +217,7 @@ def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
         lines.append(f"side heads: params {exact_count(t.head_params)} (in the params total), "
                      f"MACs {exact_count(t.head_macs)} and activations "
                      f"{numbers.bytes(t.head_activation_bytes)} (not in the totals)")
-    lines.append(MAC_CONVENTION + "; RF: receptive field in input pixels")
+    lines.append(convention_text(analysis) + "; RF: receptive field in input pixels")
     warnings = [w for w in analysis.warnings if w.severity == "warning"]
     notes = [w for w in analysis.warnings if w.severity == "note"]
     lines += [f"warning: {w.message}" for w in warnings]
@@ -185,7 +230,10 @@ def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
 def analysis_markdown(analysis: Analysis, depth: int | None, numbers: Numbers) -> str:
     rows = [_row_cells(r, numbers) for r in analysis.at_depth(depth)]
     rows.append([f"**{c}**" if c else "" for c in _total_cells(analysis, numbers)])
-    text = _markdown_table(TABLE_COLUMNS, rows, right=range(4, 8))
+    text = _markdown_table(table_columns(analysis), rows, right=range(4, 8))
+    formulas = explain_lines(analysis)
+    if formulas:
+        text += "\n```\n" + "\n".join(formulas) + "\n```\n"
     return text + "\n" + "\n".join(f"- {line}" for line in footer_lines(analysis, numbers)) + "\n"
 
 
@@ -200,7 +248,8 @@ def _markdown_table(header: Iterable[str], rows: list[list[str]], right: Iterabl
 
 
 CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "params",
-               "trainable_params", "buffers", "macs", "rf", "jump", "activation_bytes")
+               "trainable_params", "buffers", "macs", "rf", "jump", "activation_bytes",
+               "rf_start", "formula")
 
 
 def analysis_csv(analysis: Analysis, depth: int | None) -> str:
@@ -212,8 +261,22 @@ def analysis_csv(analysis: Analysis, depth: int | None) -> str:
         writer.writerow([r.path, r.kind, r.depth, int(r.leaf), int(r.head),
                          "x".join(map(str, r.output)), r.settings, r.params, r.trainable_params,
                          r.buffers, r.macs, "x".join(map(str, r.rf)), "x".join(map(str, r.jump)),
-                         r.activation_bytes])
+                         r.activation_bytes, "x".join(map(start_text, r.rf_start)),
+                         "; ".join(r.formula)])
     return out.getvalue()
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def share_bar(part: int, whole: int, width: int = 10) -> str:
+    """``part``'s share of ``whole`` as a bar of block characters, ``width`` cells for 100%,
+    drawn to an eighth of a cell: 50% of 10 cells is '█████'. Empty for a zero share."""
+    if whole <= 0 or part <= 0:
+        return ""
+    eighths = min(round(8 * width * part / whole), 8 * width) or 1  # a visible sliver when tiny
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
 
 
 def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> Any:
@@ -224,18 +287,25 @@ def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> An
 
     table = Table(title=f"{analysis.spec.name}: {analysis.spec.title}", title_justify="left",
                   show_footer=False, header_style="bold", box=None, pad_edge=False)
-    for i, column in enumerate(TABLE_COLUMNS):
+    for i, column in enumerate(table_columns(analysis)):
         table.add_column(column, justify="right" if i >= 4 else "left", no_wrap=True)
+    label = macs_label(analysis)  # the bar is the share of whatever the MACs column counts
+    table.add_column("MAC share" if label == "MACs" else f"{label} share", no_wrap=True,
+                     style="cyan")
     for row in analysis.at_depth(depth):
         style = "dim" if row.head else ("bold" if not row.leaf else None)
-        table.add_row(*_row_cells(row, numbers), style=style)
+        table.add_row(*_row_cells(row, numbers), share_bar(row.macs, analysis.totals.macs),
+                      style=style)
     table.add_section()
-    table.add_row(*_total_cells(analysis, numbers), style="bold")
+    table.add_row(*_total_cells(analysis, numbers), "", style="bold")
     footer = []
     for line in footer_lines(analysis, numbers):
         style = "yellow" if line.startswith("warning") else "dim"
         footer.append(Text(line, style=style))
-    return Group(table, Text(""), *footer)
+    formulas = [Text(line) for line in explain_lines(analysis)]
+    if formulas:
+        formulas = [Text("Formulas", style="bold"), *formulas, Text("")]
+    return Group(table, Text(""), *formulas, *footer)
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,7 +351,7 @@ def comparison_markdown(comparison: Comparison, numbers: Numbers) -> str:
     text = _markdown_table(header, rows, right=range(1, len(header)))
     header, rows = _comparison_rows(comparison, numbers)
     return text + "\n" + _markdown_table(header, rows, right=range(1, len(header))) + \
-        f"\n- {MAC_CONVENTION}\n"
+        f"\n- {convention_text(comparison.analyses[0])}\n"
 
 
 def comparison_csv(comparison: Comparison) -> str:
@@ -312,7 +382,7 @@ def comparison_rich(comparison: Comparison, numbers: Numbers) -> Any:
         for row in rows:
             table.add_row(*row)
         parts += [table, Text("")]
-    parts.append(Text(MAC_CONVENTION, style="dim"))
+    parts.append(Text(convention_text(comparison.analyses[0]), style="dim"))
     return Group(*parts)
 
 
@@ -321,7 +391,8 @@ def list_rich(analyses: list[Analysis], numbers: Numbers) -> Any:
 
     table = Table(title="The zoo", title_justify="left", header_style="bold", box=None,
                   pad_edge=False)
-    for i, column in enumerate(("Name", "Title", "Input", "Params", "MACs")):
+    label = macs_label(analyses[0]) if analyses else "MACs"
+    for i, column in enumerate(("Name", "Title", "Input", "Params", label)):
         table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=i != 1)
     for a in analyses:
         table.add_row(a.spec.name, a.spec.title, shape_text(a.input),
@@ -332,7 +403,8 @@ def list_rich(analyses: list[Analysis], numbers: Numbers) -> Any:
 def list_markdown(analyses: list[Analysis], numbers: Numbers) -> str:
     rows = [[a.spec.name, a.spec.title, shape_text(a.input), numbers.count(a.totals.params),
              numbers.count(a.totals.macs)] for a in analyses]
-    return _markdown_table(("Name", "Title", "Input", "Params", "MACs"), rows, right=(3, 4))
+    label = macs_label(analyses[0]) if analyses else "MACs"
+    return _markdown_table(("Name", "Title", "Input", "Params", label), rows, right=(3, 4))
 
 
 def list_csv(analyses: list[Analysis]) -> str:
@@ -345,8 +417,222 @@ def list_csv(analyses: list[Analysis]) -> str:
     return out.getvalue()
 
 
+# --------------------------------------------------------------------------------------------
+# Reconciliation of counting conventions (cnncalc reconcile) and the memory model (cnncalc memory)
+
+
+def _head_line(analysis: Analysis) -> str:
+    return (f"{analysis.spec.name}: {analysis.spec.title} — input {shape_text(analysis.input)}, "
+            f"batch {analysis.batch}")
+
+
+def reconcile_dict(rec: Any) -> dict[str, Any]:
+    """The ``reconcile --format json`` object (docs/json.md)."""
+    a = rec.analysis
+    base = rec.baseline_total
+    return {
+        "spec": a.spec.name, "title": a.spec.title, "input": list(a.input), "batch": a.batch,
+        "baseline": rec.baseline, "operators": list(rec.operators),
+        "conventions": [{
+            "name": r.convention.name, "unit": r.convention.unit, "tool": r.convention.tool,
+            "call": r.convention.call, "summary": r.convention.summary, "total": r.count.total,
+            "difference": r.count.total - base, "head_total": r.count.head_total,
+            "by_operator": dict(r.count.by_operator),
+            "differences": [{"operator": d.operator, "count": d.count, "baseline": d.baseline,
+                             "delta": d.delta, "why": d.why} for d in r.differences],
+        } for r in rec.rows],
+    }
+
+
+def _reconcile_totals(rec: Any, numbers: Numbers) -> tuple[list[str], list[list[str]]]:
+    base = rec.baseline_total
+    header = ["Convention", "Tool", "Total", f"vs {rec.baseline}", "Where it differs"]
+    rows = []
+    for r in rec.rows:
+        delta = r.count.total - base
+        rows.append([r.convention.name, r.convention.tool or "—", numbers.count(r.count.total),
+                     "=" if not delta else f"{'+' if delta > 0 else '−'}{numbers.count(abs(delta))}",
+                     r.summary])
+    return header, rows
+
+
+def _reconcile_operators(rec: Any, numbers: Numbers) -> tuple[list[str], list[list[str]]]:
+    header = ["Operator", *(r.convention.name for r in rec.rows)]
+    rows = [[op, *(numbers.count(r.count.by_operator.get(op, 0), blank_zero=True)
+                   for r in rec.rows)] for op in rec.operators]
+    rows.append(["Total", *(numbers.count(r.count.total) for r in rec.rows)])
+    return header, rows
+
+
+def reconcile_why_lines(rec: Any) -> list[str]:
+    """Per convention, how it counts each operator where it differs from the baseline."""
+    lines = []
+    for r in rec.rows:
+        if not r.differences:
+            continue
+        lines.append(f"{r.convention.name}: {r.convention.summary}"
+                     + (f" [{r.convention.tool}: {r.convention.call}]" if r.convention.tool else ""))
+        for d in r.differences:
+            lines.append(f"  {d.operator}: {d.count:,} vs {d.baseline:,} — {d.why}")
+    return lines
+
+
+def reconcile_rich(rec: Any, numbers: Numbers) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = [Text(_head_line(rec.analysis), style="bold"), Text("")]
+    for title, (header, rows) in (("Totals", _reconcile_totals(rec, numbers)),
+                                  ("By operator", _reconcile_operators(rec, numbers))):
+        table = Table(title=title, title_justify="left", header_style="bold", box=None,
+                      pad_edge=False)
+        for i, column in enumerate(header):
+            right = title == "By operator" and i > 0 or title == "Totals" and i in (2, 3)
+            table.add_column(column, justify="right" if right else "left",
+                             no_wrap=column != "Where it differs")
+        for row in rows:
+            table.add_row(*row)
+        parts += [table, Text("")]
+    parts += [Text(line, style="dim") for line in reconcile_why_lines(rec)]
+    return Group(*parts)
+
+
+def reconcile_markdown(rec: Any, numbers: Numbers) -> str:
+    header, rows = _reconcile_totals(rec, numbers)
+    text = f"**{_head_line(rec.analysis)}**\n\n" + _markdown_table(header, rows, right=(2, 3))
+    header, rows = _reconcile_operators(rec, numbers)
+    text += "\n" + _markdown_table(header, rows, right=range(1, len(header)))
+    return text + "\n" + "".join(f"- {line.strip()}\n" if not line.startswith("  ")
+                                 else f"  - {line.strip()}\n" for line in reconcile_why_lines(rec))
+
+
+def reconcile_csv(rec: Any) -> str:
+    """One line per operator, one column per convention (exact integers), then the totals."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["operator", *(r.convention.name for r in rec.rows)])
+    for op in rec.operators:
+        writer.writerow([op, *(r.count.by_operator.get(op, 0) for r in rec.rows)])
+    writer.writerow(["total", *(r.count.total for r in rec.rows)])
+    return out.getvalue()
+
+
+def memory_dict(report: Any, layers: bool = True) -> dict[str, Any]:
+    """The ``memory --format json`` object (docs/json.md); bytes and MACs for the batch."""
+    a = report.analysis
+    return {
+        "spec": a.spec.name, "title": a.spec.title, "input": list(a.input), "batch": a.batch,
+        "dtype": a.dtype, "optimizer": report.optimizer,
+        "inference": {
+            "param_bytes": report.param_bytes, "buffer_bytes": report.buffer_bytes,
+            "input_bytes": report.input_bytes,
+            "activation_peak_bytes": report.activation_peak_bytes,
+            "activation_peak_at": report.activation_peak_at,
+            "activation_sum_bytes": report.activation_sum_bytes,
+            "total_bytes": report.inference_bytes,
+        },
+        "training": {
+            "param_bytes": report.param_bytes, "buffer_bytes": report.buffer_bytes,
+            "gradient_bytes": report.gradient_bytes, "optimizer_bytes": report.optimizer_bytes,
+            "saved_bytes": report.saved_bytes, "forward_peak_bytes": report.forward_peak_bytes,
+            "backward_peak_bytes": report.backward_peak_bytes,
+            "total_bytes": report.training_bytes,
+            "forward_macs": report.forward_macs, "backward_macs": report.backward_macs,
+            "macs": report.training_macs,
+        },
+        "assumptions": list(report.assumptions),
+        "layers": [{
+            "path": m.path, "kind": m.kind, "output_bytes": m.output_bytes,
+            "live_bytes": m.live_bytes, "saved": m.saved, "saved_bytes": m.saved_bytes,
+            "forward_macs": m.forward_macs, "backward_macs": m.backward_macs,
+        } for m in report.layers] if layers else [],
+    }
+
+
+MEMORY_COLUMNS = ("Layer", "Kind", "Output", "Live (inference)", "Saved for backward",
+                  "Saved", "Fwd MACs", "Bwd MACs")
+
+
+def _memory_cells(m: Any, numbers: Numbers) -> list[str]:
+    kind = m.kind if m.kind not in ("add", "concat") else f"({m.kind})"
+    return [m.path, kind, numbers.bytes(m.output_bytes) if m.output_bytes else "—",
+            numbers.bytes(m.live_bytes) if m.live_bytes else "—", m.saved or "—",
+            numbers.bytes(m.saved_bytes) if m.saved_bytes else "—",
+            numbers.count(m.forward_macs, blank_zero=True),
+            numbers.count(m.backward_macs, blank_zero=True)]
+
+
+def memory_summary_lines(report: Any, numbers: Numbers) -> list[str]:
+    a = report.analysis
+    b = numbers.bytes
+    lines = [
+        f"{_head_line(a)}, {a.dtype}",
+        f"Inference: {b(report.inference_bytes)} = parameters {b(report.param_bytes)} + buffers "
+        f"{b(report.buffer_bytes)} + activation peak {b(report.activation_peak_bytes)} (while "
+        f"{report.activation_peak_at} runs; the sum of all outputs would be "
+        f"{b(report.activation_sum_bytes)})",
+        f"Training ({report.optimizer}): {b(report.training_bytes)} = parameters "
+        f"{b(report.param_bytes)} + buffers {b(report.buffer_bytes)} + gradients "
+        f"{b(report.gradient_bytes)} + optimizer state {b(report.optimizer_bytes)} + activation "
+        f"peak {b(report.training_activation_peak_bytes)} (saved for backward "
+        f"{b(report.saved_bytes)}; forward peak {b(report.forward_peak_bytes)}, backward peak "
+        f"{b(report.backward_peak_bytes)})",
+        f"Training compute per step: {numbers.count(report.training_macs)} MACs = forward "
+        f"{numbers.count(report.forward_macs)} + backward {numbers.count(report.backward_macs)} "
+        f"(conv and linear: an input gradient and a weight gradient, each as many MACs as the "
+        f"forward, ≈ 2 × forward; the first layer needs no input gradient)",
+    ]
+    return lines
+
+
+def memory_rich(report: Any, numbers: Numbers, layers: bool = True) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    if layers:
+        table = Table(title=f"{report.analysis.spec.name}: memory per layer", title_justify="left",
+                      header_style="bold", box=None, pad_edge=False)
+        for i, column in enumerate(MEMORY_COLUMNS):
+            table.add_column(column, justify="right" if i >= 2 and i != 4 else "left",
+                             no_wrap=True)
+        for m in report.layers:
+            table.add_row(*_memory_cells(m, numbers),
+                          style="bold" if m.path == report.activation_peak_at else None)
+        parts += [table, Text("")]
+    summary = memory_summary_lines(report, numbers)
+    parts.append(Text(summary[0], style="bold"))
+    parts += [Text(line) for line in summary[1:]]
+    parts.append(Text("Assumptions (docs/memory.md):", style="dim"))
+    parts += [Text(f"  - {line}", style="dim") for line in report.assumptions]
+    return Group(*parts)
+
+
+def memory_markdown(report: Any, numbers: Numbers, layers: bool = True) -> str:
+    text = ""
+    if layers:
+        rows = [_memory_cells(m, numbers) for m in report.layers]
+        text = _markdown_table(MEMORY_COLUMNS, rows, right=(2, 3, 5, 6, 7)) + "\n"
+    return text + "".join(f"- {line}\n" for line in memory_summary_lines(report, numbers))
+
+
+def memory_csv(report: Any) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "kind", "output_bytes", "live_bytes", "saved", "saved_bytes",
+                     "forward_macs", "backward_macs"])
+    for m in report.layers:
+        writer.writerow([m.path, m.kind, m.output_bytes, m.live_bytes, m.saved, m.saved_bytes,
+                         m.forward_macs, m.backward_macs])
+    return out.getvalue()
+
+
 __all__ = [
     "FORMATS", "Numbers", "analysis_csv", "analysis_dict", "analysis_markdown",
     "analysis_rich", "comparison_csv", "comparison_dict", "comparison_markdown", "comparison_rich",
-    "human_bytes", "human_count", "list_csv", "list_dict", "list_markdown", "list_rich", "to_json",
+    "human_bytes", "human_count", "list_csv", "list_dict", "list_markdown", "list_rich",
+    "memory_csv", "memory_dict", "memory_markdown", "memory_rich", "reconcile_csv",
+    "reconcile_dict", "reconcile_markdown", "reconcile_rich", "share_bar", "to_json",
 ]
