@@ -37,11 +37,14 @@ def default_output(analysis: Analysis) -> Path:
     return Path(f"{analysis.spec.name}.svg")
 
 
-def _check_output(out: Path) -> None:
+def _check_output(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() not in FORMATS:
         raise OptionError(f"--out: {out.name!r} must end in {', '.join(FORMATS)}")
     if not out.parent.is_dir():
         raise OptionError(f"--out: no such directory {str(out.parent)!r}")
+    if out.is_dir() or (out.exists() and not overwrite):
+        raise OptionError(f"--out: {str(out)!r} exists; cnncalc does not overwrite files "
+                          "(--force replaces it)")
 
 
 def _label(row: Row) -> str:
@@ -58,9 +61,13 @@ def _binary_ticks(top: int) -> list[int]:
     return [i * step * scale for i in range(int(top / (step * scale)) + 1)]
 
 
-def draw(analysis: Analysis, depth: int | None, out: Path) -> Path:
-    """Write the three-panel bar chart for ``analysis.at_depth(depth)`` to ``out`` (.svg/.png/.pdf)."""
-    _check_output(out)
+def draw(analysis: Analysis, depth: int | None, out: Path, overwrite: bool = False) -> Path:
+    """Write the three-panel bar chart for ``analysis.at_depth(depth)`` to ``out`` (.svg/.png/.pdf).
+
+    An existing ``out`` is refused unless ``overwrite``; the chart is written beside it and moved
+    into place, so a failed write never leaves a half-written file.
+    """
+    _check_output(out, overwrite)
     Figure = _matplotlib_figure()
     rows = analysis.at_depth(depth)
     labels = [_label(r) for r in rows]
@@ -94,5 +101,10 @@ def draw(analysis: Analysis, depth: int | None, out: Path) -> Path:
                  f"params {t.params:,} · MACs {t.macs:,} · activations {human_bytes(t.activation_bytes)}",
                  fontsize=10, x=0.01, ha="left")
     metadata = {"Date": None} if out.suffix.lower() == ".svg" else {}
-    fig.savefig(out, dpi=120, metadata=metadata)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        fig.savefig(partial, dpi=120, metadata=metadata, format=out.suffix.lower()[1:])
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out

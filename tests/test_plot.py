@@ -123,3 +123,22 @@ def test_plot_bad_output_is_one_error_line(tmp_path, monkeypatch, out, problem):
     result = runner.invoke(app, ["plot", "alexnet", "--out", out])
     assert result.exit_code == 2
     assert problem in one_error_line(result)
+
+
+def test_plot_never_overwrites_an_existing_file(tmp_path):
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"the user's own picture")
+    result = runner.invoke(app, ["plot", "lenet5", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "exists; cnncalc does not overwrite files" in one_error_line(result)
+    assert out.read_bytes() == b"the user's own picture"
+
+
+def test_plot_force_replaces_the_file_and_leaves_no_partial(tmp_path):
+    _needs_matplotlib()
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"old")
+    result = runner.invoke(app, ["plot", "lenet5", "--out", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]
