@@ -92,8 +92,13 @@ def profile_dict(p: Profile) -> dict[str, Any]:
         "verified": {"ok": v.ok, "batch": v.analysis.batch, "rows": len(v.rows),
                      "failed": [r.path for r in v.failed_rows], "versions": v.versions},
         "results": [asdict(r) for r in p.results],
+        "per_layer_batch": p.per_layer_batch,
         "per_layer": [asdict(t) for t in p.per_layer],
     }
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
 
 
 def _ms(value: float | None) -> str:
@@ -110,8 +115,10 @@ def profile_rich(p: Profile) -> Any:
              else f"CPU {d.name} · {d.threads} threads · torch {d.torch}")
     flags = [p.dtype, p.mode] + (["channels_last"] if p.channels_last else []) + \
         (["compiled"] if p.compiled else [])
-    table = Table(title=f"profile {p.spec}: input {shape_text(p.input)} · {' · '.join(flags)}",
-                  title_justify="left", header_style="bold", box=None, pad_edge=False)
+    # titles as lines of their own: a table's title wraps at the table's width
+    title = Text(f"profile {p.spec}: input {shape_text(p.input)} · {' · '.join(flags)}",
+                 style="italic")
+    table = Table(header_style="bold", box=None, pad_edge=False)
     columns = ("Batch", "Median ms", "p10 ms", "p90 ms", "IQR ms", "Images/s", "TFLOP/s",
                "% of peak", "Memory", "Predicted")
     for i, column in enumerate(columns):
@@ -122,24 +129,26 @@ def profile_rich(p: Profile) -> Any:
             continue
         table.add_row(
             str(r.batch), _ms(r.median_ms), _ms(r.p10_ms), _ms(r.p90_ms), _ms(r.iqr_ms),
-            f"{r.images_per_s:.4g}", f"{r.tflops:.3g}",
+            _rate(r.images_per_s), f"{r.tflops:.3g}",
             "—" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}%",
             human_bytes(r.memory_measured_bytes or 0), human_bytes(r.memory_predicted_bytes or 0))
-    parts: list[Any] = [Text(where, style="dim"), table, Text("")]
+    parts: list[Any] = [Text(where, style="dim"), title, table, Text("")]
     if p.per_layer:
-        layers = Table(title=f"per layer (batch {p.results[0].batch}, torch.profiler)",
-                       title_justify="left", header_style="bold", box=None, pad_edge=False)
+        scope = ", forward pass" if p.mode == "training" else ""
+        layers = Table(header_style="bold", box=None, pad_edge=False)
         for i, column in enumerate(("Layer", "Kind", "ms", "Time share", "MAC share")):
             layers.add_column(column, justify="right" if i >= 2 else "left", no_wrap=True)
         for t in sorted(p.per_layer, key=lambda t: -t.ms):
             layers.add_row(t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
                            f"{100 * t.mac_share:.1f}%")
-        parts += [layers, Text("")]
+        parts += [Text(f"per layer (batch {p.per_layer_batch}{scope}, torch.profiler)",
+                       style="italic"), layers, Text("")]
     notes = [
-        "TFLOP/s: 2 × MACs × batch" + (" × 3 (forward + backward)" if p.mode == "training" else "")
-        + " / median time" + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""),
-        f"Memory: {p.memory_measure}; Predicted: parameters + buffers + every layer's output "
-        f"(engine, an upper bound for inference)",
+        "TFLOP/s: 2 × " + ("(forward + backward MACs)" if p.mode == "training" else "MACs")
+        + " × batch / median time" + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""),
+        f"Memory: {p.memory_measure}; Predicted: cnncalc memory's "
+        + ("training total (SGD)" if p.mode == "training" else "inference peak")
+        + (", parameters in fp32 under autocast" if p.dtype != "fp32" else ""),
         verdict(p.verification),
     ]
     parts += [Text(n, style="dim") for n in notes[:2]]

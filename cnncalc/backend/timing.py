@@ -4,29 +4,37 @@ How a measurement is taken, on both devices (the CUDA-only parts are marked):
 
 * the model and the input are created on the device beforehand; nothing crosses between host
   and device inside the timed statement;
+* a step is a forward pass under ``inference_mode``, or in training ``zero_grad``, forward,
+  backward and an SGD update; fp16 and bf16 run the forward under ``torch.autocast``;
 * ``--warmup`` steps run first (they also absorb ``torch.compile`` and cuDNN's autotuning:
   ``cudnn.benchmark`` is on for CUDA);
 * ``Timer.blocked_autorange`` times the step; its timer synchronises the accelerator around each
   block, and it picks a block size that keeps the timer's own overhead under 0.1 %. The samples
   are per-step times (per block, averaged over the block's steps when a step is very short);
-  median, p10, p90 and IQR come from them;
-* peak memory: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` on CUDA; on
-  the CPU, the growth of the process's peak resident set size over the run (coarse: allocator
-  caching and earlier peaks hide some of it).
+  median, p10, p90 and IQR come from them. With ``--iters N`` each of N samples is one step,
+  timed between two synchronisations;
+* peak memory: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (CUDA: reset
+  after the warm-up, so autotuning's workspaces are not counted); on the CPU, how far the
+  process's resident memory rose above where it stood before the model was built (Linux: the
+  high-water mark is reset per batch size; coarse: malloc's caching and fragmentation count).
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import resource
 import statistics
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-from ..engine import analyze
+from ..engine import Analysis, analyze, bytes_per_element
 from ..errors import OptionError
+from ..memory import memory
 from ..spec import Spec
 from .builders import build
 from .checks import Verification, verify
@@ -42,6 +50,7 @@ PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
     ("H100", {"fp32": 494.7, "fp16": 989.4, "bf16": 989.4}),
     ("A100", {"fp32": 156.0, "fp16": 312.0, "bf16": 312.0}),
     ("L40S", {"fp32": 183.0, "fp16": 362.0, "bf16": 362.0}),
+    ("L40", {"fp32": 90.5, "fp16": 181.0, "bf16": 181.0}),
     ("L4", {"fp32": 60.0, "fp16": 121.0, "bf16": 121.0}),
     ("A10", {"fp32": 62.5, "fp16": 125.0, "bf16": 125.0}),
     ("V100", {"fp32": 15.7, "fp16": 125.0}),
@@ -75,7 +84,8 @@ class BatchResult:
     iqr_ms: float | None = None
     samples: int = 0
     images_per_s: float | None = None
-    tflops: float | None = None  # achieved: 2 × MACs × batch (× 3 for training) / time
+    flops: int | None = None  # per step: 2 × MACs of the batch (training: forward + backward)
+    tflops: float | None = None  # achieved: flops / median time
     peak_fraction: float | None = None
     memory_measured_bytes: int | None = None
     memory_predicted_bytes: int | None = None
@@ -105,6 +115,7 @@ class Profile:
     verification: Verification
     results: tuple[BatchResult, ...]
     per_layer: tuple[LayerTime, ...] = field(default=())
+    per_layer_batch: int | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,24 +170,60 @@ def known_peak(name: str, dtype: str) -> float | None:
 # Measurement
 
 
-def _step(model: torch.nn.Module, x: torch.Tensor, device: torch.device, dtype: str,
-          mode: str) -> Callable[[], None]:
-    """One inference or training step (forward, backward, SGD update) under autocast."""
+def _prepare(spec: Spec, batch: int, device: torch.device,
+             options: dict[str, Any]) -> tuple[Analysis, torch.nn.Module, torch.Tensor]:
+    """The analysis, and the model and a random input batch created on ``device`` in the run's
+    mode and memory format. In training the side heads run and their outputs join the loss."""
+    analysis = analyze(spec, options["input"], batch=batch, dtype=options["dtype"])
+    training = options["mode"] == "training"
+    model = build(spec, analysis.input).to(device).train(training)
+    model.collect_heads = training
+    x = torch.randn(batch, *analysis.input, device=device)
+    if options["channels_last"] and x.dim() == 4:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return analysis, model, x
+
+
+def _step(model: Callable[[torch.Tensor], Any], x: torch.Tensor, device: torch.device,
+          dtype: str, mode: str) -> Callable[[], None]:
+    """One inference step (forward under ``inference_mode``), or one training step: zero_grad,
+    forward, backward of the mean of every output (side heads' too), SGD update. fp16 and bf16
+    run the forward under autocast (parameters stay fp32, the backward runs outside it)."""
     autocast = torch.autocast(device.type, dtype=DTYPES[dtype], enabled=dtype != "fp32")
     if mode == "inference":
         def infer() -> None:
             with torch.inference_mode(), autocast:
                 model(x)
         return infer
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)  # type: ignore[attr-defined]
 
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
             out = model(x)
-        out.float().mean().backward()
+        outputs = out if isinstance(out, tuple) else (out,)
+        sum(o.float().mean() for o in outputs).backward()
         optimizer.step()
     return train
+
+
+def _work(analysis: Analysis, mode: str) -> tuple[int, int]:
+    """FLOPs per step (2 per MAC) and the engine's predicted peak memory (cnncalc.memory).
+
+    Inference: the main path's MACs; parameters + buffers + the live-activation peak. Training:
+    forward + backward MACs, side heads included; parameters, buffers, gradients (SGD without
+    momentum keeps no state) + the larger of the forward and backward activation peaks. Under
+    autocast the parameters, buffers and gradients stay fp32; activations are in the dtype."""
+    report = memory(analysis)
+    persistent = report.param_bytes + report.buffer_bytes
+    if mode == "inference":
+        flops, total = 2 * analysis.totals.macs, report.inference_bytes
+    else:
+        flops, total = 2 * (report.forward_macs + report.backward_macs), report.training_bytes
+        persistent += report.gradient_bytes
+    size = bytes_per_element(analysis.dtype)
+    return flops, total + persistent * 4 // size - persistent
 
 
 def _peak_rss_bytes() -> int:
@@ -185,13 +232,63 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _time(step: Callable[[], None], min_run_time: float) -> list[float]:
-    from torch.utils.benchmark import Timer
+def _proc_status_bytes(key: str) -> int | None:
+    """A ``kB`` figure of /proc/self/status (Linux), in bytes."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
+
+def _cpu_memory_start() -> tuple[int, bool]:
+    """Start measuring the CPU run's peak memory: (baseline bytes, whether the peak was reset).
+
+    Linux: free what Python and glibc's malloc hold but no longer use (so the run's allocations
+    show as growth), then reset the kernel's resident-set high-water mark to the current resident
+    size (``/proc/self/clear_refs``). Elsewhere: the process's lifetime peak, which an earlier,
+    larger peak hides."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return _peak_rss_bytes(), False
+    current = _proc_status_bytes("VmRSS")
+    return (current, True) if current is not None else (_peak_rss_bytes(), False)
+
+
+def _cpu_memory_growth(start: tuple[int, bool]) -> int:
+    baseline, reset = start
+    peak = _proc_status_bytes("VmHWM") if reset else None
+    return max((peak if peak is not None else _peak_rss_bytes()) - baseline, 0)
+
+
+def _time(step: Callable[[], None], min_run_time: float, iters: int | None) -> list[float]:
+    """Per-step times in seconds.
+
+    Default: ``Timer.blocked_autorange`` for ``min_run_time`` seconds; a sample is one block's
+    time over its steps. ``iters``: exactly that many samples of one step each, with torch's
+    benchmark timer (it synchronises the accelerator) read before and after every step."""
+    import timeit
+
+    from torch.utils.benchmark import Timer
+    from torch.utils.benchmark.utils.timer import timer as synchronising_timer
+
+    if iters:
+        return timeit.Timer(step, timer=synchronising_timer).repeat(repeat=iters, number=1)
     # Timer runs single-threaded unless told: keep torch's own thread count.
     timer = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
-    measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    return list(measurement.times)
+    return list(timer.blocked_autorange(min_run_time=min_run_time).times)
 
 
 def _quantile(samples: list[float], q: float) -> float:
@@ -203,60 +300,66 @@ def _quantile(samples: list[float], q: float) -> float:
 
 def _run_batch(spec: Spec, batch: int, device: torch.device, options: dict[str, Any],
                peak: float | None) -> BatchResult:
-    analysis = analyze(spec, options["input"], batch=batch, dtype=options["dtype"])
-    model = build(spec, analysis.input).to(device)
-    model.train(options["mode"] == "training")
-    x = torch.randn(batch, *analysis.input, device=device)
-    if options["channels_last"] and x.dim() == 4:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    cpu_memory = _cpu_memory_start() if device.type == "cpu" else (0, False)
+    analysis, model, x = _prepare(spec, batch, device, options)
     runnable = torch.compile(model) if options["compile"] else model
     step = _step(runnable, x, device, options["dtype"], options["mode"])
-
-    rss_before = _peak_rss_bytes()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     for _ in range(options["warmup"]):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    min_run_time = options["min_time"]
-    if options["iters"]:
-        # A fixed number of steps: time one step, then ask the Timer for that much run time.
-        min_run_time = max(min(_time(step, 0.0)) * options["iters"], 1e-3)
-    samples = _time(step, min_run_time)
+        # After the warm-up: cuDNN's autotuning and compilation are not the steady state. The
+        # model, the input (and, training, the gradients) are allocated, so the peak counts them.
+        torch.cuda.reset_peak_memory_stats(device)
+    samples = _time(step, options["min_time"], options["iters"])
     if device.type == "cuda":
         measured = torch.cuda.max_memory_allocated(device)
     else:
-        measured = max(_peak_rss_bytes() - rss_before, 0)
+        measured = _cpu_memory_growth(cpu_memory)
 
+    flops, predicted = _work(analysis, options["mode"])
     median = statistics.median(samples)
-    factor = 3 if options["mode"] == "training" else 1  # backward ≈ 2 × forward
-    tflops = 2 * analysis.totals.macs * factor / median / 1e12
-    predicted = analysis.totals.param_bytes + analysis.totals.buffer_bytes + \
-        analysis.totals.activation_bytes
+    tflops = flops / median / 1e12
     q1, q3 = _quantile(samples, 0.25), _quantile(samples, 0.75)
     return BatchResult(
         batch=batch, median_ms=median * 1e3, p10_ms=_quantile(samples, 0.10) * 1e3,
         p90_ms=_quantile(samples, 0.90) * 1e3, iqr_ms=(q3 - q1) * 1e3, samples=len(samples),
-        images_per_s=batch / median, tflops=tflops,
+        images_per_s=batch / median, flops=flops, tflops=tflops,
         peak_fraction=tflops / peak if peak else None,
         memory_measured_bytes=measured, memory_predicted_bytes=predicted)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()  # the CPU allocator raises a plain RuntimeError
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2: the profiler's C++ side prints stage lines when it starts and
+    stops. Only its start and stop run in here, never the model."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _per_layer(spec: Spec, batch: int, device: torch.device, options: dict[str, Any],
                steps: int = 5) -> list[LayerTime]:
     """torch.profiler time per leaf layer: each leaf's forward runs in a record_function range
-    named by its path. The eager model is profiled (hooks and torch.compile do not mix)."""
+    named by its path (CPU time on the CPU; on CUDA, the time of the kernels launched inside
+    it). The eager model is profiled (hooks and torch.compile do not mix); in training the
+    ranges cover the forward pass only."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    analysis = analyze(spec, options["input"], batch=batch, dtype=options["dtype"])
-    model = build(spec, analysis.input).to(device).train(options["mode"] == "training")
-    x = torch.randn(batch, *analysis.input, device=device)
+    analysis, model, x = _prepare(spec, batch, device, options)
     leaves = [r for r in analysis.rows if r.leaf and not r.head]
     open_ranges: list[Any] = []
     handles = []
@@ -274,25 +377,28 @@ def _per_layer(spec: Spec, batch: int, device: torch.device, options: dict[str, 
     step = _step(model, x, device, options["dtype"], options["mode"])
     for _ in range(max(options["warmup"], 1)):
         step()
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    cuda = device.type == "cuda"
+    prof = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else []))
     try:
-        with profile(activities=activities) as prof:
+        with _quiet_stderr():
+            prof.start()
+        try:
             for _ in range(steps):
                 step()
-            if device.type == "cuda":
+            if cuda:
                 torch.cuda.synchronize(device)
+        finally:
+            with _quiet_stderr():
+                prof.stop()
     finally:
         for handle in handles:
             handle.remove()
-    by_name = {e.key: e for e in prof.key_averages()}
+    # The ranges as the CPU saw them (CUDA also lists each range as a GPU-side annotation).
+    by_name = {e.key: e for e in prof.key_averages() if str(e.device_type).endswith("CPU")}
     times = {}
     for row in leaves:
         event = by_name.get(row.path)
-        if event is None:
-            times[row.path] = 0.0
-            continue
-        total_us = (getattr(event, "device_time_total", 0) or getattr(event, "cuda_time_total", 0)) \
-            if device.type == "cuda" else event.cpu_time_total
+        total_us = 0.0 if event is None else event.device_time_total if cuda else event.cpu_time_total
         times[row.path] = total_us / 1e3 / steps
     all_ms = sum(times.values()) or 1.0
     all_macs = sum(r.macs for r in leaves) or 1
@@ -307,9 +413,11 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
             input: Any = None) -> Profile:
     """Verify the model, then time it for each batch size.
 
-    ``iters``: time about that many steps instead of ``min_time`` seconds. Achieved TFLOP/s count
-    2 FLOPs per MAC, times 3 in training (backward ≈ 2 × forward). ``peak_tflops`` overrides the
-    datasheet peak used for the fraction of peak.
+    ``iters``: time exactly that many single steps instead of blocks for ``min_time`` seconds.
+    Achieved TFLOP/s count 2 FLOPs per MAC: the main path's MACs for inference, forward +
+    backward MACs (side heads included) for training. ``peak_tflops`` overrides the datasheet
+    peak used for the fraction of peak. A batch size that runs out of memory is reported as such
+    and the sweep goes on; ``per_layer`` profiles the first batch size that ran.
     """
     if dtype not in DTYPES:
         raise OptionError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -319,28 +427,36 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
         raise OptionError("--batch needs positive batch sizes, e.g. 1,8,32")
     target = pick_device(device)
     info = device_info(target)
-    if target.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    if mode == "training" and not analyze(spec, input).totals.trainable_params:
+        raise OptionError(f"--mode training needs trainable parameters; {spec.name} has none")
     peak = peak_tflops if peak_tflops else (known_peak(info.name, dtype) if target.type == "cuda"
                                             else None)
     verification = verify(spec, input, batch=1)
     options = {"input": verification.analysis.input, "dtype": dtype, "mode": mode,
                "channels_last": channels_last, "compile": compile, "warmup": warmup,
                "iters": iters, "min_time": min_time}
-    results = []
-    for batch in batches:
-        try:
-            results.append(_run_batch(spec, batch, target, options, peak))
-        except (RuntimeError, MemoryError) as exc:
-            if not _is_out_of_memory(exc):
-                raise
-            results.append(BatchResult(batch=batch, error="out of memory"))
-        finally:
-            if target.type == "cuda":
-                torch.cuda.empty_cache()
-    layers = _per_layer(spec, batches[0], target, options) if per_layer else []
+    benchmark = torch.backends.cudnn.benchmark  # on for this run (CUDA), restored after
+    torch.backends.cudnn.benchmark = benchmark or target.type == "cuda"
+    try:
+        results = []
+        for batch in batches:
+            try:
+                results.append(_run_batch(spec, batch, target, options, peak))
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                results.append(BatchResult(batch=batch, error="out of memory"))
+            finally:
+                if target.type == "cuda":  # free the batch's model and tensors before the next
+                    gc.collect()
+                    torch.cuda.empty_cache()
+        ran = [r.batch for r in results if r.error is None]
+        layer_batch = ran[0] if per_layer and ran else None
+        layers = _per_layer(spec, layer_batch, target, options) if layer_batch else []
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
     measure = ("torch.cuda.max_memory_allocated" if target.type == "cuda"
-               else "growth of the process's peak RSS")
+               else "peak growth of the process's resident memory")
     return Profile(spec.name, tuple(verification.analysis.input), info, dtype, mode,
                    channels_last, compile, measure, peak, verification, tuple(results),
-                   tuple(layers))
+                   tuple(layers), layer_batch)
