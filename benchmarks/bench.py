@@ -1,14 +1,16 @@
 """How fast cnncalc is, and how it compares with the tools a user would otherwise run.
 
-    python benchmarks/bench.py            # the full run (about five minutes on 2 cores, most of it
-                                          # importing torch for the peers; docs/benchmarks.md)
+    python benchmarks/bench.py            # the full run (two to five minutes on 2 cores, most of
+                                          # it importing torch for the peers; docs/benchmarks.md)
     python benchmarks/bench.py --quick    # a smoke run of every part in a few seconds (CI)
+    python benchmarks/bench.py --startup  # the start-up table alone
 
 Measures, and prints as Markdown (nothing is asserted; the numbers go in docs/benchmarks.md):
 
 1. Start-up: `cnncalc table resnet152` (and a few other commands) in a fresh process, against
    `python -c "import typer, rich.table, yaml"`, the floor any CLI built on those libraries
-   pays. Medians of several runs; the issue's target is a ratio of at most 1.5.
+   pays. Medians of several runs, the commands taking turns; the issue's target is a ratio of
+   at most 1.5. cnncalc is byte-compiled first, as pip does when it installs it.
 2. In-process scale: parsing and analysing ResNet-152, and generated networks of 2,500 to 20,000
    layers (the cost should be linear in depth; the issue's target: 10,000 layers under a second).
 3. Peers, when installed (torch, torchinfo, fvcore, ptflops): torchinfo's `summary`, fvcore's
@@ -48,16 +50,47 @@ def _cnncalc_command() -> list[str]:
     return [found] if found else [PYTHON, "-m", "cnncalc"]
 
 
+def _wall(command: list[str]) -> float:
+    """Wall time of one fresh process, in seconds; it must succeed."""
+    started = time.perf_counter()
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
 def _median_wall(command: list[str], runs: int) -> float:
-    """Median wall time of a fresh process, in seconds; it must succeed."""
-    times = []
+    """Median wall time of a fresh process, in seconds."""
+    return statistics.median(_wall(command) for _ in range(runs))
+
+
+def _median_walls(commands: list[list[str]], runs: int) -> list[float]:
+    """Median wall time of each command, run in turns (one of each, then again) after one
+    untimed turn, so that a slow spell on a busy machine falls on all of them alike."""
+    for command in commands:
+        _wall(command)
+    times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        times.append(time.perf_counter() - started)
-        if proc.returncode != 0:
-            raise SystemExit(f"failed: {' '.join(command)}\n{proc.stderr.decode()[-2000:]}")
-    return statistics.median(times)
+        for command, spent in zip(commands, times):
+            spent.append(_wall(command))
+    return [statistics.median(spent) for spent in times]
+
+
+def byte_compile() -> str:
+    """What pip does when it installs cnncalc: compile its modules to bytecode (__pycache__),
+    so that start-up is timed as a user meets it. An editable install never caches bytecode
+    where PYTHONDONTWRITEBYTECODE is set (as on the development machine): every start would
+    compile cnncalc's modules from source, some 25–40 ms that no installed copy pays."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("cnncalc")
+    if spec is None or spec.origin is None:
+        return "cnncalc not found"
+    package = Path(spec.origin).parent
+    ok = compileall.compile_dir(package, quiet=1)
+    return f"byte-compiled {package}" if ok else f"byte-compiling {package} failed"
 
 
 def _median_call(call: Callable[[], object], runs: int) -> float:
@@ -90,7 +123,8 @@ def machine() -> list[str]:
         f"{platform.system()} {platform.release()}",
         f"- python: {platform.python_implementation()} {platform.python_version()}",
         f"- versions: {versions}",
-        f"- command: `python benchmarks/bench.py{' --quick' if ARGS.quick else ''}`",
+        f"- command: `python benchmarks/bench.py"
+        f"{''.join(f' --{o}' for o in ('quick', 'peers', 'startup') if getattr(ARGS, o))}`",
     ]
 
 
@@ -100,16 +134,17 @@ def machine() -> list[str]:
 
 def startup(runs: int) -> list[str]:
     cnncalc = _cnncalc_command()
-    floor = _median_wall([PYTHON, "-c", "import typer, rich.table, yaml"], runs)
-    bare = _median_wall([PYTHON, "-c", "pass"], runs)
+    commands = [["table", "resnet152"], ["table", "resnet152", "--depth", "1"],
+                ["table", "resnet152", "--format", "csv"], ["table", "alexnet"], ["list"],
+                ["compare", "inception-naive", "inception-bottleneck"], ["--version"]]
+    floor, bare, *walls = _median_walls(
+        [[PYTHON, "-c", "import typer, rich.table, yaml"], [PYTHON, "-c", "pass"],
+         *([*cnncalc, *args] for args in commands)], runs)
     lines = ["| command | median wall time | ÷ floor |", "|---|---:|---:|",
              f"| `python -c pass` | {_ms(bare)} | {bare / floor:.2f} |",
              f"| `python -c \"import typer, rich.table, yaml\"` (the floor) | {_ms(floor)} "
              "| 1.00 |"]
-    for args in (["table", "resnet152"], ["table", "resnet152", "--depth", "1"],
-                 ["table", "resnet152", "--format", "csv"], ["table", "alexnet"], ["list"],
-                 ["compare", "inception-naive", "inception-bottleneck"], ["--version"]):
-        wall = _median_wall([*cnncalc, *args], runs)
+    for args, wall in zip(commands, walls):
         lines.append(f"| `cnncalc {' '.join(args)}` | {_ms(wall)} | {wall / floor:.2f} |")
     return lines
 
@@ -273,8 +308,11 @@ def main() -> None:
     quick = ARGS.quick
     print("## Machine\n")
     print("\n".join(machine()))
+    print(f"- bytecode: {byte_compile()}")
     print("\n## Start-up (fresh process)\n")
     print("\n".join(startup(runs=3 if quick else 15)))
+    if ARGS.startup:
+        return
     print("\n## In-process: parse and analyse\n")
     print("\n".join(scale(runs=3 if quick else 15,
                           sizes=[1_000] if quick else [2_500, 5_000, 10_000, 20_000])))
@@ -289,5 +327,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true",
                         help="few runs, small sizes, no peers: a smoke run in a few seconds")
     parser.add_argument("--peers", action="store_true", help="with --quick, run the peers too")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the start-up table (e.g. to compare typer versions)")
     ARGS = parser.parse_args()
     main()

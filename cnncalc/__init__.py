@@ -12,11 +12,36 @@ See docs/api.md.
 
 __version__ = "0.1.0"
 
+# `compare` is both a submodule and the function exported here: imported now, so that the name
+# is the function whichever module imports cnncalc.compare first (the submodule is light).
 from .compare import Comparison, compare
-from .engine import MAC_CONVENTION, Analysis, FloorWarning, Row, Totals, analyze
-from .errors import CnncalcError, OptionError, SpecError, SpecNotFound
-from .spec import Spec, parse_shape, parse_spec
-from .zoo import load_spec, zoo_names
+
+# The rest is imported on first use, so that `cnncalc --version` (and any command that does not
+# need, say, the engine) does not pay for it.
+_LAZY = {
+    "MAC_CONVENTION": "engine", "Analysis": "engine", "FloorWarning": "engine", "Row": "engine",
+    "Totals": "engine", "analyze": "engine",
+    "CnncalcError": "errors", "OptionError": "errors", "SpecError": "errors",
+    "SpecNotFound": "errors",
+    "Spec": "spec", "parse_shape": "spec", "parse_spec": "spec",
+    "load_spec": "zoo", "zoo_names": "zoo",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Analysis", "CnncalcError", "Comparison", "FloorWarning", "MAC_CONVENTION", "OptionError",

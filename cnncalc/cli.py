@@ -1,22 +1,24 @@
 """The command line: parses options, calls the Python API, renders. No arithmetic here."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's annotations when it
+# builds the CLI, and string annotations would each be compiled and evaluated then, at every
+# start (a few milliseconds; docs/benchmarks.md).
 
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .compare import compare as compare_analyses
-from .engine import Analysis, analyze
-from .conventions import apply as apply_convention
-from .conventions import names as convention_names
 from .errors import CnncalcError, OptionError
-from .zoo import load_spec, zoo_names
+
+if TYPE_CHECKING:
+    from .engine import Analysis
+
+# Each command imports what it needs when it runs (start-up time: docs/benchmarks.md).
 
 
 def _click_exception_types() -> tuple[type[BaseException], type[BaseException]]:
@@ -125,6 +127,19 @@ def _root(
     _debug = debug
 
 
+# cnncalc.zoo's, imported when a command first needs them (not for --version or --help)
+def load_spec(ref: str) -> Any:
+    from .zoo import load_spec
+
+    return load_spec(ref)
+
+
+def zoo_names() -> list[str]:
+    from .zoo import zoo_names
+
+    return zoo_names()
+
+
 def _complete_spec(incomplete: str) -> list[str]:
     """Shell completion of SPEC: the zoo names (the shell offers file names when none match)."""
     return [name for name in zoo_names() if name.startswith(incomplete)]
@@ -143,12 +158,9 @@ DTypeOpt = typer.Option(DType.fp32, "--dtype", help="Bytes per element for memor
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from . import render
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 200))
-    return console
+    return render.console()
 
 
 def _emit(format: Format, *, json: Callable[[], Any], csv: Callable[[], str],
@@ -163,10 +175,18 @@ def _emit(format: Format, *, json: Callable[[], Any], csv: Callable[[], str],
     elif format is Format.markdown:
         sys.stdout.write(markdown())
     else:
-        _console().print(table())
+        report = table()
+        text = render.plain_text(report)  # no colour to add: written without rich
+        if text is None:
+            _console().print(report)
+        else:
+            sys.stdout.write(text)
 
 
-ConventionName = Enum("ConventionName", {name: name for name in convention_names()}, type=str)
+# cnncalc.conventions.names(), written out so that parsing the options does not import the
+# counting rules (tests/test_cli.py checks that the two agree)
+CONVENTIONS = ("macs", "flops", "fvcore", "torchinfo", "ptflops", "thop")
+ConventionName = Enum("ConventionName", {name: name for name in CONVENTIONS}, type=str)
 ConventionOpt = typer.Option(
     "macs", "--convention", "-c",
     help="How MACs are counted: macs (default), flops (2 × MACs), or as fvcore, torchinfo, "
@@ -174,10 +194,22 @@ ConventionOpt = typer.Option(
 
 
 def _analyse(spec: str, input: Optional[str], batch: int, dtype: DType,
-             explain: bool = False, convention: Any = "macs") -> Analysis:
+             explain: bool = False, convention: Any = "macs") -> "Analysis":
+    from .engine import analyze
+
     analysis = analyze(load_spec(spec), input=input, batch=batch, dtype=dtype.value,
                        explain=explain)
-    return apply_convention(analysis, getattr(convention, "value", convention))
+    return _convention(analysis, convention)
+
+
+def _convention(analysis: "Analysis", convention: Any) -> "Analysis":
+    """The analysis counted under ``--convention`` (the engine's own count needs no import)."""
+    name = getattr(convention, "value", convention)
+    if name == analysis.convention:
+        return analysis
+    from .conventions import apply
+
+    return apply(analysis, name)
 
 
 @app.command(epilog="Example: cnncalc table alexnet --input 3x224x224 --exact")
@@ -199,9 +231,8 @@ def table(
     A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it (needs sympy).
     """
     from . import render
-    from .symbolic import has_symbol
 
-    if input is not None and has_symbol(input):
+    if input is not None and _symbolic_input(input):
         from . import symbolic
 
         if convention.value != "macs":
@@ -223,6 +254,12 @@ def table(
           table=lambda: render.analysis_rich(analysis, depth, numbers))
 
 
+def _symbolic_input(text: str) -> bool:
+    from .symbolic import has_symbol
+
+    return has_symbol(text)
+
+
 class CheckFormat(str, Enum):
     table = "table"
     json = "json"
@@ -238,8 +275,11 @@ def check(
              "otherwise heights and widths apart, the other axis held)."),
     format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
 ) -> None:
-    """Which layers floor (leaving input rows or columns unread) and the nearest input sizes at
-    which every division is exact. Exit 0 when the input is exact, 1 when not, 2 on errors."""
+    """Which layers floor, and the nearest input sizes at which every division is exact.
+
+    Lists each layer whose division is not exact and the input rows or columns it leaves unread.
+    Exit 0 when the input is exact, 1 when not, 2 on errors.
+    """
     from . import check as checking
     from . import render
 
@@ -259,9 +299,9 @@ def list_(
 ) -> None:
     """Every zoo spec with its title, input, params and MACs."""
     from . import render
+    from .engine import analyze
 
-    analyses = [apply_convention(analyze(load_spec(name)), convention.value)
-                for name in zoo_names()]
+    analyses = [_convention(analyze(load_spec(name)), convention) for name in zoo_names()]
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.list_dict(analyses),
@@ -286,6 +326,7 @@ def compare(
 ) -> None:
     """Totals side by side with ratios, then the rows (blocks, branches, layers) that match by path."""
     from . import render
+    from .compare import compare as compare_analyses
 
     if len(specs) < 2:
         raise typer.BadParameter("compare needs at least two specs", param_hint="SPEC...")
@@ -308,12 +349,15 @@ def plot(
     batch: int = BatchOpt,
     depth: Optional[int] = DepthOpt,
     dtype: DType = DTypeOpt,
+    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
+                                                      "existing file is never overwritten)."),
 ) -> None:
     """Bar charts of params, MACs and activation memory per layer (needs matplotlib)."""
     from . import plot as plotting
 
     analysis = _analyse(spec, input, batch, dtype)
-    written = plotting.draw(analysis, depth, out or plotting.default_output(analysis))
+    written = plotting.draw(analysis, depth, out or plotting.default_output(analysis),
+                            overwrite=force)
     typer.echo(f"wrote {written}")
 
 
@@ -406,7 +450,7 @@ def profile(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (warm-up absorbs compilation)."),
     mode: Mode = typer.Option(Mode.inference, "--mode", help="training = forward, backward and an SGD step."),
     warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed steps first."),
-    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Time about this many steps (instead of --min-time)."),
+    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Time exactly this many single steps (instead of --min-time)."),
     min_time: float = typer.Option(1.0, "--min-time", min=0.01, help="Seconds of timed steps per batch size."),
     per_layer: bool = typer.Option(False, "--per-layer", help="torch.profiler time per layer beside its share of MACs."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s for the fraction of peak (default: the datasheet's, on known GPUs)."),
@@ -423,6 +467,8 @@ def profile(
     loaded = load_spec(spec)
     if save is not None and save.exists():
         raise typer.BadParameter(f"{save} exists; cnncalc does not overwrite files", param_hint="'--save'")
+    if save is not None and not save.parent.is_dir():
+        raise typer.BadParameter(f"{save.parent} is not a directory", param_hint="'--save'")
     backend.require_torch()
     from . import render
     from .backend import report
@@ -432,7 +478,11 @@ def profile(
                              warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
                              peak_tflops=peak_tflops, input=input)
     if save is not None:
-        save.write_text(render.to_json(report.profile_dict(result)), encoding="utf-8")
+        try:  # "x": never overwrite, even a file that appeared while the profile ran
+            with save.open("x", encoding="utf-8") as out:
+                out.write(render.to_json(report.profile_dict(result)))
+        except OSError as exc:
+            raise OptionError(f"--save {save}: {exc.strerror or exc}") from None
     _print_backend(format, lambda: report.profile_dict(result), lambda: report.profile_rich(result))
     if not result.verification.ok:
         raise typer.Exit(1)
@@ -446,8 +496,11 @@ def reconcile(
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
 ) -> None:
-    """Every counting convention's total (macs, flops, fvcore, torchinfo, ptflops, thop) and,
-    operator by operator, where each differs from plain MACs and why."""
+    """Every counting convention's total, and where and why each differs from plain MACs.
+
+    Conventions: macs, flops, fvcore, torchinfo, ptflops, thop (docs/counting.md), operator by
+    operator.
+    """
     from . import render
     from .conventions import reconcile as reconcile_conventions
 
@@ -479,8 +532,11 @@ def memory(
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
 ) -> None:
-    """Inference peak memory with liveness; training memory (parameters, gradients, optimizer
-    state, activations saved for backward) and training MACs. Assumptions: docs/memory.md."""
+    """Inference peak memory with liveness; training memory and training MACs.
+
+    Training memory: parameters, gradients, optimizer state and the activations saved for
+    backward. Assumptions: docs/memory.md.
+    """
     from . import render
     from .memory import memory as memory_model
 
@@ -495,4 +551,7 @@ def memory(
 
 def main() -> None:
     """Console-script entry point."""
+    import gc
+
+    gc.freeze()  # what is loaded now lives until exit: the collector need not scan it again
     app()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from .engine import Analysis, Row
+if TYPE_CHECKING:  # only annotations: importing this module (as cnncalc/__init__ does) is cheap
+    from .engine import Analysis, Row
 
 METRICS = ("params", "macs", "activation_bytes")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from math import prod
+from math import lcm, prod
 
 from .errors import OptionError, SpecError
 from .layers import REGISTRY, Floor, Shape, ShapeError, Window, quotient_text
@@ -52,10 +52,10 @@ class Field2:
     def through(self, window: Window | None) -> Field2:
         if window is None:
             return self
-        sizes = tuple(self.size[a] + (window[a][0] - 1) * self.jump[a] for a in range(2))
-        jumps = tuple(self.jump[a] * window[a][1] for a in range(2))
-        starts = tuple(self.start[a] + window[a][2] * self.jump[a] for a in range(2))
-        return Field2(sizes, jumps, starts)  # type: ignore[arg-type]
+        (k_h, s_h, o_h), (k_w, s_w, o_w) = window
+        (r_h, r_w), (j_h, j_w), (t_h, t_w) = self.size, self.jump, self.start
+        return Field2((r_h + (k_h - 1) * j_h, r_w + (k_w - 1) * j_w), (j_h * s_h, j_w * s_w),
+                      (_shifted(t_h, o_h, j_h), _shifted(t_w, o_w, j_w)))
 
     def through_text(self, window: Window) -> list[str]:
         """The three recurrences with this field's numbers substituted, one line per axis (one
@@ -80,12 +80,24 @@ class Field2:
         the intervals [start − (r − 1)/2, start + (r − 1)/2], and the largest jump."""
         sizes, jumps, starts = [], [], []
         for a in range(2):
-            left = min(f.start[a] - Fraction(f.size[a] - 1, 2) for f in fields)
-            right = max(f.start[a] + Fraction(f.size[a] - 1, 2) for f in fields)
-            sizes.append(int(right - left) + 1)
-            starts.append((left + right) / 2)
+            # in integer units of 1/d, d a common denominator (Fraction arithmetic is slow)
+            d = lcm(2, *(f.start[a].denominator for f in fields))
+            centres = [(f.start[a].numerator * (d // f.start[a].denominator),
+                        (f.size[a] - 1) * (d // 2)) for f in fields]
+            left = min(c - half for c, half in centres)
+            right = max(c + half for c, half in centres)
+            sizes.append((right - left) // d + 1)
+            starts.append(Fraction(left + right, 2 * d))
             jumps.append(max(f.jump[a] for f in fields))
         return Field2(tuple(sizes), tuple(jumps), tuple(starts))  # type: ignore[arg-type]
+
+
+def _shifted(start: Fraction, offset: Fraction, jump: int) -> Fraction:
+    """start + offset·jump, exactly: in integers when both are whole (the usual case), as
+    Fraction arithmetic costs microseconds an operation."""
+    if start.denominator == 1 and offset.denominator == 1:
+        return Fraction(start.numerator + offset.numerator * jump)
+    return start + offset * jump
 
 
 @dataclass(frozen=True)

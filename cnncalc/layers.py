@@ -205,6 +205,8 @@ def product_text(factors: list[int]) -> str:
 def window_offset(extent: int, pad_before: Any) -> Fraction:
     """Where the centre of the first window lies, in input units from the first input position:
     (k − 1)/2 − P_before (Araujo et al., Distill 2019)."""
+    if isinstance(pad_before, int):
+        return Fraction(extent - 1 - 2 * pad_before, 2)  # the same, in one step
     return Fraction(extent - 1, 2) - pad_before
 
 

@@ -1,18 +1,19 @@
-"""Rendering of analyses and comparisons: rich tables, JSON, CSV and Markdown. No arithmetic on
-the networks happens here; only formatting of numbers the engine computed."""
+"""Rendering of analyses and comparisons: tables for the terminal (laid out here, written by rich
+in colour or as plain text), JSON, CSV and Markdown. No arithmetic on the networks happens here;
+only formatting of numbers the engine computed."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import asdict
-from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .compare import Comparison
 from .engine import MAC_CONVENTION, Analysis, FloorWarning, Row
-from .layers import Shape
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    from .compare import Comparison
+    from .layers import Shape
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -159,6 +160,8 @@ def list_dict(analyses: list[Analysis]) -> list[dict[str, Any]]:
 
 
 def to_json(obj: Any) -> str:
+    import json
+
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -247,6 +250,15 @@ def _markdown_table(header: Iterable[str], rows: list[list[str]], right: Iterabl
     return "\n".join(lines) + "\n"
 
 
+def _csv_writer() -> tuple[Any, Any]:
+    """A CSV writer with Unix line ends into a string buffer: (buffer, writer)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    return out, csv.writer(out, lineterminator="\n")
+
+
 CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "params",
                "trainable_params", "buffers", "macs", "rf", "jump", "activation_bytes",
                "rf_start", "formula")
@@ -254,8 +266,7 @@ CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "p
 
 def analysis_csv(analysis: Analysis, depth: int | None) -> str:
     """One CSV line per row at the depth; exact integers; shapes as C×H×W with 'x'."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(CSV_COLUMNS)
     for r in analysis.at_depth(depth):
         writer.writerow([r.path, r.kind, r.depth, int(r.leaf), int(r.head),
@@ -279,33 +290,237 @@ def share_bar(part: int, whole: int, width: int = 10) -> str:
     return "█" * full + (_EIGHTHS[rest] if rest else "")
 
 
-def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> Any:
-    """A rich renderable: the layer table with a totals row, then the footer."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+# --------------------------------------------------------------------------------------------
+# Tables and reports laid out here
 
-    table = Table(title=f"{analysis.spec.name}: {analysis.spec.title}", title_justify="left",
-                  show_footer=False, header_style="bold", box=None, pad_edge=False)
-    for i, column in enumerate(table_columns(analysis)):
-        table.add_column(column, justify="right" if i >= 4 else "left", no_wrap=True)
+# Where stdout is not a terminal, the console is at least this wide, so that tables piped to a
+# file or a pager are not cut to 80 columns.
+MIN_PIPE_WIDTH = 200
+
+
+def console() -> Any:
+    """The rich console the commands print to."""
+    from rich.console import Console
+
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=max(con.width, MIN_PIPE_WIDTH))
+    return con
+
+
+def _cell_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+class TextTable:
+    """A table that looks like rich's ``Table(box=None, pad_edge=False)`` (columns two spaces
+    apart, an italic title, a bold header) but is laid out here: each column's width is measured
+    once and each line written as one run of text per style. rich's Table measures and renders
+    every cell through its layout engine, about half a millisecond a row (a quarter of a second
+    for ResNet-152's 523 rows); this takes microseconds a row.
+
+    It is a rich renderable, so that rich writes it in colour to a terminal; :class:`Report`
+    writes it as plain text elsewhere. When it is wider than the space it has, or a cell holds a
+    line break or a tab, or the title is wider than the table, it hands over to a rich ``Table``
+    of the same cells, which wraps and shrinks columns as before. Cells are printed as given,
+    never read as rich markup.
+    """
+
+    def __init__(self, title: str | None, headers: Iterable[str], right: Iterable[int] = (),
+                 styles: dict[int, str] | None = None, wrap: Iterable[int] = ()):
+        self.title = title
+        self.headers = list(headers)
+        self.right = frozenset(right)  # right-justified columns; the others are left-justified
+        self.styles = styles or {}  # column → rich style of its cells (not of its header)
+        self.wrap = frozenset(wrap)  # columns the rich Table may wrap when short of space
+        self.rows: list[tuple[list[str], str | None]] = []
+
+    def add_row(self, cells: list[str], style: str | None = None) -> None:
+        self.rows.append((cells, style))
+
+    def _widths(self, max_width: int) -> tuple[list[int], bool] | None:
+        """Each column's width, and whether every cell is as wide as it is long (so that str's
+        own padding is right); None where the rich Table must lay the table out instead."""
+        columns = list(zip(self.headers, *(cells for cells, _ in self.rows)))
+        text = "".join("".join(column) for column in columns)
+        # every character one cell wide (none wide, as CJK and emoji, nor of zero width)
+        narrow = all(_cell_width(c) == 1 for c in set(text))
+        widths = [max(map(len if narrow else _cell_width, column)) for column in columns]
+        width = sum(widths) + 2 * (len(widths) - 1)
+        if (width > max_width or "\n" in text or "\t" in text
+                or (self.title and _cell_width(self.title) > width)):
+            return None
+        return widths, narrow
+
+    def _pad(self, cells: list[str], widths: list[int], narrow: bool) -> list[str]:
+        if narrow:
+            return [c.rjust(w) if i in self.right else c.ljust(w)
+                    for i, (c, w) in enumerate(zip(cells, widths))]
+        pads = [" " * (w - _cell_width(c)) for c, w in zip(cells, widths)]
+        return [p + c if i in self.right else c + p for i, (c, p) in enumerate(zip(cells, pads))]
+
+    def plain_lines(self, max_width: int) -> list[str] | None:
+        """The table as lines of plain text (no trailing spaces), or None where it needs rich."""
+        layout = self._widths(max_width)
+        if layout is None:
+            return None
+        widths, narrow = layout
+        lines = [self.title] if self.title else []
+        lines.append("  ".join(self._pad(self.headers, widths, narrow)).rstrip())
+        if narrow:  # one format string for every row: str.format pads in C
+            line = "  ".join(f"{{:{'>' if i in self.right else '<'}{w}}}"
+                             for i, w in enumerate(widths)).format
+            lines += [line(*cells).rstrip() for cells, _ in self.rows]
+        else:
+            lines += ["  ".join(self._pad(cells, widths, narrow)).rstrip()
+                      for cells, _ in self.rows]
+        return lines
+
+    def rich_table(self) -> Any:
+        """The same cells as a rich ``Table``."""
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=self.title, title_justify="left", header_style="bold", box=None,
+                      pad_edge=False)
+        for i, header in enumerate(self.headers):
+            table.add_column(Text(header), justify="right" if i in self.right else "left",
+                             no_wrap=i not in self.wrap, style=self.styles.get(i))
+        for cells, style in self.rows:
+            table.add_row(*map(Text, cells), style=style)
+        return table
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        layout = self._widths(options.max_width)
+        if layout is None:
+            return Measurement.get(console, options, self.rich_table())
+        width = sum(layout[0]) + 2 * (len(layout[0]) - 1)
+        return Measurement(width, width)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+        from rich.text import Text
+
+        layout = self._widths(options.max_width)
+        if layout is None:
+            yield self.rich_table()
+            return
+        widths, narrow = layout
+        if self.title:
+            yield Text(self.title, style="table.title")
+        styles: dict[str, Any] = {}
+
+        def line(cells: list[str], row_style: str | None, column_styles: dict[int, str]) -> Any:
+            runs: list[list[str]] = []  # [style, text]: one segment per run of equal style
+            for i, text in enumerate(self._pad(cells, widths, narrow)):
+                style = " ".join(filter(None, (column_styles.get(i), row_style)))
+                if runs and runs[-1][0] == style:
+                    runs[-1][1] += "  " + text
+                else:
+                    if runs:
+                        runs[-1][1] += "  "
+                    runs.append([style, text])
+            while runs and not runs[-1][1].strip():  # no trailing spaces
+                runs.pop()
+            if runs:
+                runs[-1][1] = runs[-1][1].rstrip()
+            for style, text in runs:
+                if style not in styles:
+                    styles[style] = console.get_style(style) if style else None
+                yield Segment(text, styles[style])
+            yield Segment.line()
+
+        yield from line(self.headers, "bold", {})
+        for cells, style in self.rows:
+            yield from line(cells, style, self.styles)
+
+
+class Report:
+    """What a command prints: tables and lines of text, each line with a rich style. rich writes
+    it where colour may be wanted (a terminal, FORCE_COLOR); elsewhere :meth:`plain` gives the
+    same text without rich, unless something in it needs rich's wrapping."""
+
+    def __init__(self) -> None:
+        self.parts: list[TextTable | tuple[str, str | None]] = []
+
+    def table(self, table: TextTable) -> TextTable:
+        self.parts.append(table)
+        return table
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.parts.append((text, style))
+
+    def plain(self, max_width: int = MIN_PIPE_WIDTH) -> str | None:
+        """The report as plain text, or None where a line is too wide or holds a tab or line
+        break (rich wraps those)."""
+        lines: list[str] = []
+        for part in self.parts:
+            if isinstance(part, TextTable):
+                table = part.plain_lines(max_width)
+                if table is None:
+                    return None
+                lines += table
+            else:
+                text = part[0]
+                if "\n" in text or "\t" in text or _cell_width(text) > max_width:
+                    return None
+                lines.append(text)
+        return "".join(f"{line}\n" for line in lines)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        for part in self.parts:
+            yield part if isinstance(part, TextTable) else Text(part[0], style=part[1] or "")
+
+
+def plain_text(renderable: Any) -> str | None:
+    """What to write to stdout without rich: a :class:`Report`'s plain text where stdout is not
+    a terminal and no colour is forced (rich's own tests: TTY_COMPATIBLE, FORCE_COLOR, isatty);
+    None where rich should write it."""
+    import os
+    import sys
+
+    if not isinstance(renderable, Report):
+        return None
+    tty = os.environ.get("TTY_COMPATIBLE", "")
+    if tty == "1" or (tty != "0" and os.environ.get("FORCE_COLOR")):
+        return None
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        if tty != "0" and isatty is not None and isatty():
+            return None
+    except ValueError:
+        pass
+    return renderable.plain()
+
+
+def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> Report:
+    """The layer table with a totals row, then the footer."""
     label = macs_label(analysis)  # the bar is the share of whatever the MACs column counts
-    table.add_column("MAC share" if label == "MACs" else f"{label} share", no_wrap=True,
-                     style="cyan")
+    headers = [*table_columns(analysis), "MAC share" if label == "MACs" else f"{label} share"]
+    report = Report()
+    table = report.table(TextTable(f"{analysis.spec.name}: {analysis.spec.title}", headers,
+                                   right=range(4, 8), styles={8: "cyan"}))
+    whole = analysis.totals.macs
     for row in analysis.at_depth(depth):
         style = "dim" if row.head else ("bold" if not row.leaf else None)
-        table.add_row(*_row_cells(row, numbers), share_bar(row.macs, analysis.totals.macs),
-                      style=style)
-    table.add_section()
-    table.add_row(*_total_cells(analysis, numbers), "", style="bold")
-    footer = []
-    for line in footer_lines(analysis, numbers):
-        style = "yellow" if line.startswith("warning") else "dim"
-        footer.append(Text(line, style=style))
-    formulas = [Text(line) for line in explain_lines(analysis)]
+        table.add_row([*_row_cells(row, numbers), share_bar(row.macs, whole)], style)
+    table.add_row([*_total_cells(analysis, numbers), ""], "bold")
+    report.line()
+    formulas = explain_lines(analysis)
     if formulas:
-        formulas = [Text("Formulas", style="bold"), *formulas, Text("")]
-    return Group(table, Text(""), *formulas, *footer)
+        report.line("Formulas", "bold")
+        for line in formulas:
+            report.line(line)
+        report.line()
+    for line in footer_lines(analysis, numbers):
+        report.line(line, "yellow" if line.startswith("warning") else "dim")
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,7 +555,7 @@ def _comparison_rows(comparison: Comparison, numbers: Numbers) -> tuple[list[str
         cells = [matched.path]
         cells += [numbers.count(r.macs) if r else "—" for r in matched.rows]
         cells += [numbers.count(r.params) if r else "—" for r in matched.rows]
-        cells += [ratio_text(Comparison.row_ratio(matched, "macs", i))
+        cells += [ratio_text(comparison.row_ratio(matched, "macs", i))
                   for i in range(1, len(matched.rows))]
         rows.append(cells)
     return header, rows
@@ -356,8 +571,7 @@ def comparison_markdown(comparison: Comparison, numbers: Numbers) -> str:
 
 def comparison_csv(comparison: Comparison) -> str:
     names = [a.spec.name for a in comparison.analyses]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(["path", *(f"{n}_{m}" for m in ("macs", "params") for n in names)])
     writer.writerow(["total", *(a.totals.macs for a in comparison.analyses),
                      *(a.totals.params for a in comparison.analyses)])
@@ -367,37 +581,27 @@ def comparison_csv(comparison: Comparison) -> str:
     return out.getvalue()
 
 
-def comparison_rich(comparison: Comparison, numbers: Numbers) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = []
+def comparison_rich(comparison: Comparison, numbers: Numbers) -> Report:
+    report = Report()
     for title, (header, rows) in (("Totals", _comparison_totals(comparison, numbers)),
                                   ("Matching rows", _comparison_rows(comparison, numbers))):
-        table = Table(title=title, title_justify="left", header_style="bold", box=None,
-                      pad_edge=False)
-        for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right", no_wrap=True)
+        table = report.table(TextTable(title, header, right=range(1, len(header))))
         for row in rows:
-            table.add_row(*row)
-        parts += [table, Text("")]
-    parts.append(Text(convention_text(comparison.analyses[0]), style="dim"))
-    return Group(*parts)
+            table.add_row(row)
+        report.line()
+    report.line(convention_text(comparison.analyses[0]), "dim")
+    return report
 
 
-def list_rich(analyses: list[Analysis], numbers: Numbers) -> Any:
-    from rich.table import Table
-
-    table = Table(title="The zoo", title_justify="left", header_style="bold", box=None,
-                  pad_edge=False)
+def list_rich(analyses: list[Analysis], numbers: Numbers) -> Report:
+    report = Report()
     label = macs_label(analyses[0]) if analyses else "MACs"
-    for i, column in enumerate(("Name", "Title", "Input", "Params", label)):
-        table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=i != 1)
+    table = report.table(TextTable("The zoo", ("Name", "Title", "Input", "Params", label),
+                                   right=(3, 4), wrap=(1,)))
     for a in analyses:
-        table.add_row(a.spec.name, a.spec.title, shape_text(a.input),
-                      numbers.count(a.totals.params), numbers.count(a.totals.macs))
-    return table
+        table.add_row([a.spec.name, a.spec.title, shape_text(a.input),
+                       numbers.count(a.totals.params), numbers.count(a.totals.macs)])
+    return report
 
 
 def list_markdown(analyses: list[Analysis], numbers: Numbers) -> str:
@@ -408,8 +612,7 @@ def list_markdown(analyses: list[Analysis], numbers: Numbers) -> str:
 
 
 def list_csv(analyses: list[Analysis]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(["name", "title", "input", "params", "macs"])
     for a in analyses:
         writer.writerow([a.spec.name, a.spec.title, "x".join(map(str, a.input)),
@@ -477,25 +680,22 @@ def reconcile_why_lines(rec: Any) -> list[str]:
     return lines
 
 
-def reconcile_rich(rec: Any, numbers: Numbers) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = [Text(_head_line(rec.analysis), style="bold"), Text("")]
-    for title, (header, rows) in (("Totals", _reconcile_totals(rec, numbers)),
-                                  ("By operator", _reconcile_operators(rec, numbers))):
-        table = Table(title=title, title_justify="left", header_style="bold", box=None,
-                      pad_edge=False)
-        for i, column in enumerate(header):
-            right = title == "By operator" and i > 0 or title == "Totals" and i in (2, 3)
-            table.add_column(column, justify="right" if right else "left",
-                             no_wrap=column != "Where it differs")
-        for row in rows:
-            table.add_row(*row)
-        parts += [table, Text("")]
-    parts += [Text(line, style="dim") for line in reconcile_why_lines(rec)]
-    return Group(*parts)
+def reconcile_rich(rec: Any, numbers: Numbers) -> Report:
+    report = Report()
+    report.line(_head_line(rec.analysis), "bold")
+    report.line()
+    header, rows = _reconcile_totals(rec, numbers)
+    tables = [TextTable("Totals", header, right=(2, 3), wrap=(4,))]
+    header, rows2 = _reconcile_operators(rec, numbers)
+    tables.append(TextTable("By operator", header, right=range(1, len(header))))
+    for table, cells in zip(tables, (rows, rows2)):
+        report.table(table)
+        for row in cells:
+            table.add_row(row)
+        report.line()
+    for line in reconcile_why_lines(rec):
+        report.line(line, "dim")
+    return report
 
 
 def reconcile_markdown(rec: Any, numbers: Numbers) -> str:
@@ -509,8 +709,7 @@ def reconcile_markdown(rec: Any, numbers: Numbers) -> str:
 
 def reconcile_csv(rec: Any) -> str:
     """One line per operator, one column per convention (exact integers), then the totals."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(["operator", *(r.convention.name for r in rec.rows)])
     for op in rec.operators:
         writer.writerow([op, *(r.count.by_operator.get(op, 0) for r in rec.rows)])
@@ -586,28 +785,23 @@ def memory_summary_lines(report: Any, numbers: Numbers) -> list[str]:
     return lines
 
 
-def memory_rich(report: Any, numbers: Numbers, layers: bool = True) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list[Any] = []
+def memory_rich(report: Any, numbers: Numbers, layers: bool = True) -> Report:
+    out = Report()
     if layers:
-        table = Table(title=f"{report.analysis.spec.name}: memory per layer", title_justify="left",
-                      header_style="bold", box=None, pad_edge=False)
-        for i, column in enumerate(MEMORY_COLUMNS):
-            table.add_column(column, justify="right" if i >= 2 and i != 4 else "left",
-                             no_wrap=True)
+        table = out.table(TextTable(f"{report.analysis.spec.name}: memory per layer",
+                                    MEMORY_COLUMNS, right=(2, 3, 5, 6, 7)))
         for m in report.layers:
-            table.add_row(*_memory_cells(m, numbers),
-                          style="bold" if m.path == report.activation_peak_at else None)
-        parts += [table, Text("")]
+            table.add_row(_memory_cells(m, numbers),
+                          "bold" if m.path == report.activation_peak_at else None)
+        out.line()
     summary = memory_summary_lines(report, numbers)
-    parts.append(Text(summary[0], style="bold"))
-    parts += [Text(line) for line in summary[1:]]
-    parts.append(Text("Assumptions (docs/memory.md):", style="dim"))
-    parts += [Text(f"  - {line}", style="dim") for line in report.assumptions]
-    return Group(*parts)
+    out.line(summary[0], "bold")
+    for line in summary[1:]:
+        out.line(line)
+    out.line("Assumptions (docs/memory.md):", "dim")
+    for line in report.assumptions:
+        out.line(f"  - {line}", "dim")
+    return out
 
 
 def memory_markdown(report: Any, numbers: Numbers, layers: bool = True) -> str:
@@ -619,8 +813,7 @@ def memory_markdown(report: Any, numbers: Numbers, layers: bool = True) -> str:
 
 
 def memory_csv(report: Any) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(["path", "kind", "output_bytes", "live_bytes", "saved", "saved_bytes",
                      "forward_macs", "backward_macs"])
     for m in report.layers:
@@ -630,9 +823,10 @@ def memory_csv(report: Any) -> str:
 
 
 __all__ = [
-    "FORMATS", "Numbers", "analysis_csv", "analysis_dict", "analysis_markdown",
-    "analysis_rich", "comparison_csv", "comparison_dict", "comparison_markdown", "comparison_rich",
-    "human_bytes", "human_count", "list_csv", "list_dict", "list_markdown", "list_rich",
-    "memory_csv", "memory_dict", "memory_markdown", "memory_rich", "reconcile_csv",
-    "reconcile_dict", "reconcile_markdown", "reconcile_rich", "share_bar", "to_json",
+    "FORMATS", "Numbers", "Report", "TextTable", "analysis_csv", "analysis_dict",
+    "analysis_markdown", "analysis_rich", "comparison_csv", "comparison_dict",
+    "comparison_markdown", "comparison_rich", "console", "human_bytes", "human_count", "list_csv",
+    "list_dict", "list_markdown", "list_rich", "memory_csv", "memory_dict", "memory_markdown",
+    "memory_rich", "plain_text", "reconcile_csv", "reconcile_dict", "reconcile_markdown",
+    "reconcile_rich", "share_bar", "to_json",
 ]

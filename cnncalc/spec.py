@@ -30,6 +30,7 @@ import operator
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -153,12 +154,18 @@ def evaluate(text: str, env: dict[str, Any]) -> Any:
     if len(text) > MAX_EXPRESSION:
         raise ValueError(f"an expression is limited to {MAX_EXPRESSION} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-        return _eval(tree.body, env, text)
+        return _eval(_parsed(text.strip()), env, text)
     except SyntaxError:
         raise ValueError(f"cannot read the expression ${{{brief(text)}}}") from None
     except (RecursionError, MemoryError):
         raise ValueError("the expression is nested too deeply") from None
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> ast.expr:
+    """The expression's syntax tree (read, never changed: a repeat or a block evaluates the same
+    expressions once per copy)."""
+    return ast.parse(text, mode="eval").body
 
 
 def _bounded(value: Any, text: str) -> Any:

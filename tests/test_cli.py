@@ -247,6 +247,14 @@ def test_version():
     assert result.stdout.strip() == f"cnncalc {__version__}"
 
 
+def test_convention_choices_are_the_conventions():
+    """cli writes the names out (so parsing options does not import the counting rules)."""
+    from cnncalc import cli
+    from cnncalc.conventions import names
+
+    assert list(cli.CONVENTIONS) == names()
+
+
 @pytest.mark.parametrize("command", ["table", "list", "compare"])
 def test_help_has_an_example(command: str):
     result = run(command, "--help")

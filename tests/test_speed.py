@@ -71,3 +71,41 @@ def test_work_grows_linearly(make, small):
     group, a group summing its whole subtree) would make it four times."""
     one, two = _calls(make(small)), _calls(make(2 * small))
     assert two / one < 2.3, (one, two)
+
+
+# --------------------------------------------------------------------------------------------
+# Start-up: each command imports what it needs (benchmarks/bench.py times it)
+
+
+def _cli_modules(*args: str) -> set[str]:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["cnncalc", *{list(args)!r}]
+        from cnncalc.cli import main
+        try:
+            main()
+        except SystemExit:
+            pass
+        sys.stderr.write(" ".join(sorted(sys.modules)))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    return set(proc.stderr.split())
+
+
+def test_version_imports_none_of_the_engine():
+    loaded = _cli_modules("--version")
+    assert not {m for m in loaded if m.startswith("cnncalc.")} - {
+        "cnncalc.cli", "cnncalc.errors", "cnncalc.compare"}
+
+
+def test_a_table_imports_only_what_it_prints_with():
+    """Not the other commands' modules (nor, piped, rich's console where typer does not load
+    it anyway: the table is written as plain text)."""
+    loaded = _cli_modules("table", "alexnet")
+    assert "cnncalc.engine" in loaded
+    unneeded = {"cnncalc.conventions", "cnncalc.symbolic", "cnncalc.check", "cnncalc.memory",
+                "cnncalc.plot", "cnncalc.schema", "cnncalc.backend"}
+    assert not loaded & unneeded
+    if "rich.console" not in _cli_modules("table", "alexnet", "--format", "csv"):
+        assert "rich.console" not in loaded

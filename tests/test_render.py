@@ -1,0 +1,124 @@
+"""The tables cnncalc lays out itself (render.TextTable, render.Report) against rich's Table.
+
+rich's Table measures and renders every cell through its layout engine, a quarter of a second
+for ResNet-152's 523 rows; cnncalc lays its tables out itself and must print what rich would:
+the same text, colour added only by rich, and rich's own Table wherever the table needs wrapping.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from cnncalc import analyze, compare, load_spec
+from cnncalc import render
+from cnncalc.conventions import apply, reconcile
+from cnncalc.memory import memory
+
+NUMBERS = render.Numbers(False)
+
+
+def _reports() -> dict[str, render.Report]:
+    alexnet = analyze(load_spec("alexnet"), input="3x224x224", explain=True)  # warnings, formulas
+    resnet = analyze(load_spec("resnet50"))
+    googlenet = apply(analyze(load_spec("googlenet")), "fvcore")  # side heads, dim rows
+    naive, bottleneck = (analyze(load_spec(n)) for n in ("inception-naive", "inception-bottleneck"))
+    return {
+        "alexnet": render.analysis_rich(alexnet, None, NUMBERS),
+        "resnet50 depth 2": render.analysis_rich(resnet, 2, render.Numbers(True)),
+        "googlenet fvcore": render.analysis_rich(googlenet, None, NUMBERS),
+        "list": render.list_rich([naive, bottleneck, resnet], NUMBERS),
+        "compare": render.comparison_rich(compare([naive, bottleneck]), NUMBERS),
+        "memory": render.memory_rich(memory(resnet), NUMBERS),
+        "reconcile": render.reconcile_rich(reconcile(resnet), NUMBERS),
+    }
+
+
+REPORTS = _reports()
+
+
+def _print(renderable, width: int = 200, colour: bool = False) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=colour,
+                      color_system="standard" if colour else None)
+    console.print(renderable)
+    return out.getvalue()
+
+
+def _as_rich(report: render.Report) -> list:
+    """The report with each table as rich's Table: what cnncalc printed before it laid tables
+    out itself."""
+    return [part.rich_table() if isinstance(part, render.TextTable)
+            else Text(part[0], style=part[1] or "") for part in report.parts]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).split("\n")]
+
+
+WIDE = 400  # the memory and reconcile reports have lines longer than 200 characters
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_plain_text_is_what_rich_prints(name):
+    report = REPORTS[name]
+    expected = "".join(_print(part, WIDE) for part in _as_rich(report))
+    assert _lines(report.plain(WIDE)) == _lines(expected)
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_in_colour_the_text_is_the_same(name):
+    report = REPORTS[name]
+    coloured = _print(report, WIDE, colour=True)
+    assert "\x1b[" in coloured
+    assert _lines(coloured) == _lines(report.plain(WIDE))
+
+
+def test_lines_longer_than_the_pipe_width_go_to_rich():
+    assert REPORTS["memory"].plain() is None  # rich wraps them at 200 characters
+
+
+@pytest.mark.parametrize("name", ["alexnet", "memory", "reconcile"])
+def test_a_narrow_console_gets_richs_table(name):
+    report = REPORTS[name]
+    assert report.plain(max_width=60) is None
+    expected = "".join(_print(part, width=60) for part in _as_rich(report))
+    assert _lines(_print(report, width=60)) == _lines(expected)
+
+
+def test_styles_reach_the_terminal():
+    table = render.TextTable("t", ["a", "b"], right=[1], styles={1: "cyan"})
+    table.add_row(["x", "1"], "bold")
+    table.add_row(["y", "22"])
+    coloured = _print(table, colour=True)
+    assert "\x1b[1;36m" in coloured  # a bold row's cyan cell: both styles
+    assert _lines(coloured)[:4] == ["t", "a   b", "x   1", "y  22"]
+
+
+def test_cells_are_printed_as_given_and_wide_characters_align():
+    table = render.TextTable(None, ["name", "n"], right=[1])
+    table.add_row(["[bold]x[/bold]", "1"])
+    table.add_row(["卷积层", "22"])
+    report = render.Report()
+    report.table(table)
+    assert report.plain().splitlines() == [
+        "name             n",
+        "[bold]x[/bold]   1",
+        "卷积层          22",
+    ]
+    assert _lines(_print(report))[:3] == report.plain().splitlines()
+
+
+def test_what_rich_must_wrap_goes_to_rich():
+    report = render.Report()
+    report.line("a\ttab")
+    assert report.plain() is None
+    long = render.Report()
+    long.line("x" * 201)
+    assert long.plain() is None
+    titled = render.TextTable("a title wider than the table", ["a"])
+    assert titled.plain_lines(200) is None
