@@ -324,17 +324,16 @@ class TextTable:
     It is a rich renderable, so that rich writes it in colour to a terminal; :class:`Report`
     writes it as plain text elsewhere. When it is wider than the space it has, or a cell holds a
     line break or a tab, or the title is wider than the table, it hands over to a rich ``Table``
-    of the same cells, which wraps and shrinks columns as before. Cells are printed as given,
+    of the same cells, which wraps text columns and never shortens a number. Cells are printed as given,
     never read as rich markup.
     """
 
     def __init__(self, title: str | None, headers: Iterable[str], right: Iterable[int] = (),
-                 styles: dict[int, str] | None = None, wrap: Iterable[int] = ()):
+                 styles: dict[int, str] | None = None):
         self.title = title
         self.headers = list(headers)
         self.right = frozenset(right)  # right-justified columns; the others are left-justified
         self.styles = styles or {}  # column → rich style of its cells (not of its header)
-        self.wrap = frozenset(wrap)  # columns the rich Table may wrap when short of space
         self.rows: list[tuple[list[str], str | None]] = []
 
     def add_row(self, cells: list[str], style: str | None = None) -> None:
@@ -386,8 +385,13 @@ class TextTable:
         table = Table(title=self.title, title_justify="left", header_style="bold", box=None,
                       pad_edge=False)
         for i, header in enumerate(self.headers):
-            table.add_column(Text(header), justify="right" if i in self.right else "left",
-                             no_wrap=i not in self.wrap, style=self.styles.get(i))
+            if i in self.right:  # numbers: never shortened to "2.4…", whatever the width
+                longest = max((_cell_width(cells[i]) for cells, _ in self.rows), default=0)
+                table.add_column(Text(header), justify="right", no_wrap=True,
+                                 min_width=longest, style=self.styles.get(i))
+            else:  # text: wrapped (at spaces where it has them, else folded), never cut
+                table.add_column(Text(header), justify="left", overflow="fold",
+                                 style=self.styles.get(i))
         for cells, style in self.rows:
             table.add_row(*map(Text, cells), style=style)
         return table
@@ -597,7 +601,7 @@ def list_rich(analyses: list[Analysis], numbers: Numbers) -> Report:
     report = Report()
     label = macs_label(analyses[0]) if analyses else "MACs"
     table = report.table(TextTable("The zoo", ("Name", "Title", "Input", "Params", label),
-                                   right=(3, 4), wrap=(1,)))
+                                   right=(3, 4)))
     for a in analyses:
         table.add_row([a.spec.name, a.spec.title, shape_text(a.input),
                        numbers.count(a.totals.params), numbers.count(a.totals.macs)])
@@ -685,7 +689,7 @@ def reconcile_rich(rec: Any, numbers: Numbers) -> Report:
     report.line(_head_line(rec.analysis), "bold")
     report.line()
     header, rows = _reconcile_totals(rec, numbers)
-    tables = [TextTable("Totals", header, right=(2, 3), wrap=(4,))]
+    tables = [TextTable("Totals", header, right=(2, 3))]
     header, rows2 = _reconcile_operators(rec, numbers)
     tables.append(TextTable("By operator", header, right=range(1, len(header))))
     for table, cells in zip(tables, (rows, rows2)):

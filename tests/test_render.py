@@ -122,3 +122,17 @@ def test_what_rich_must_wrap_goes_to_rich():
     assert long.plain() is None
     titled = render.TextTable("a title wider than the table", ["a"])
     assert titled.plain_lines(200) is None
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_narrow_terminal_wraps_text_but_never_shortens_a_number(width):
+    analysis = analyze(load_spec("lenet5"))
+    text = _print(render.analysis_rich(analysis, None, render.Numbers(True)), width=width)
+    assert "…" not in text
+    cells = " ".join(_lines(text))
+    for row in analysis.at_depth(None):
+        if row.params:
+            assert f"{row.params:,}" in cells, row.path  # numbers stay whole on one line
+        if row.macs:
+            assert f"{row.macs:,}" in cells, row.path
+    assert f"{analysis.totals.macs:,}" in cells
