@@ -237,6 +237,9 @@ def table(
 
         if convention.value != "macs":
             raise OptionError("--convention needs a numeric --input (no symbols)")
+        if explain:
+            raise OptionError("--explain needs a numeric --input (no symbols); with symbols the "
+                              "table's 'where' lines give each size's formula")
         result = symbolic.analyze_symbolic(load_spec(spec), input, batch=batch, dtype=dtype.value)
         _emit(format,
               json=lambda: symbolic.result_dict(result, depth),

@@ -167,3 +167,11 @@ def test_cli_symbolic_errors_exit_2():
         out = runner.invoke(app, ["table", "alexnet", "--input", shape])
         assert out.exit_code == 2, (shape, out.output)
         assert out.stderr.startswith("cnncalc: error: ")
+
+
+@pytest.mark.parametrize("option", [["--explain"], ["--convention", "fvcore"]])
+def test_cli_symbolic_refuses_what_needs_numbers(option):
+    out = runner.invoke(app, ["table", "alexnet", "--input", "3xHxW", *option])
+    assert out.exit_code == 2, out.output
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and f"{option[0]} needs a numeric --input" in lines[0]
