@@ -130,14 +130,10 @@ class Row:
     formula: tuple[str, ...] = ()
 
 
-def _quotient_text(floor: Floor) -> str:
-    return quotient_text(floor.quotient)
-
-
 def _division_text(floor: Floor) -> str:
     before, after = floor.padding
     pad = f" + 2·{before}" if before == after else f" + {before} + {after}"
-    return f"({floor.size}{pad} − {floor.extent})/{floor.stride} = {_quotient_text(floor)}"
+    return f"({floor.size}{pad} − {floor.extent})/{floor.stride} = {quotient_text(floor.quotient)}"
 
 
 def _unread_text(count: int, units: str) -> str:
@@ -175,7 +171,7 @@ class FloorWarning:
             units = ("row and column" if same else "row" if f.axis == "height" else "column")
             whole = f.quotient.numerator // f.quotient.denominator
             text = (f"{axis}: {_division_text(f)} is not exact: output "
-                    f"⌊{_quotient_text(f).split(' ')[0]}⌋ + 1 = {whole + 1}")
+                    f"⌊{quotient_text(f.quotient).split(' ')[0]}⌋ + 1 = {whole + 1}")
             if f.ignored_input:
                 plural = units.replace("row", "rows").replace("column", "columns") \
                     if f.ignored_input > 1 else units

@@ -368,6 +368,12 @@ class _Windowed(LayerRule):
         return _slides_text(cfg, x)
 
 
+def whole_map_window(x: Shape) -> Window:
+    """One window over the whole H×W map (global pooling; what follows a flatten)."""
+    return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
+                 for a in range(2))  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------------------------
 # Convolution and linear layers
 
@@ -419,15 +425,15 @@ class Conv(_Windowed):
     @staticmethod
     def _weight_factors(cfg: Config, x: Shape) -> tuple[list[Any], str]:
         """The factors of the weights of all output maps at one position, K_h·K_w·(C/g)·out (or
-        K_h·K_w·Σ_out inputs seen, for a connection table), and how to write them."""
+        K_h·K_w·Σ_out inputs seen, for a connection table), and how to write the inputs factor."""
         kh, kw = cfg["kernel"]
         if cfg["connections"] is not None:
             seen = sum(len(row) for row in cfg["connections"])
-            return [kh, kw, seen], f"{kh}·{kw}·{seen}"
+            return [kh, kw, seen], str(seen)
         groups = cfg["groups"]
         per_group = x[0] // groups
         inputs = str(per_group) if groups == 1 else f"({x[0]}/{groups})"
-        return [kh, kw, per_group, cfg["out"]], f"{kh}·{kw}·{inputs}·{cfg['out']}"
+        return [kh, kw, per_group, cfg["out"]], inputs
 
     def _weights_per_output_pixel(self, cfg: Config, x: Shape) -> int:
         """Weights of all output maps at one position: Σ_out (inputs seen) · K_h · K_w."""
@@ -442,14 +448,16 @@ class Conv(_Windowed):
         return y[1] * y[2] * self._weights_per_output_pixel(cfg, x)
 
     def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
-        _, weights = self._weight_factors(cfg, x)
+        _, inputs = self._weight_factors(cfg, x)
+        kh, kw = cfg["kernel"]
         bias = f" + {cfg['out']}" if cfg["bias"] else ""
-        seen = " (Σ input maps seen in the table)" if cfg["connections"] is not None else ""
         if cfg["connections"] is not None:
+            weights = f"{kh}·{kw}·{inputs}"
+            seen = " (Σ input maps seen in the table)"
             macs = f"{y[1]}·{y[2]} · {weights}"
         else:  # as course notes write it: output positions · out, then the window per output
-            kh, kw = cfg["kernel"]
-            inputs = weights.split("·")[2]
+            weights = f"{kh}·{kw}·{inputs}·{cfg['out']}"
+            seen = ""
             macs = f"{y[1]}·{y[2]}·{cfg['out']} · {kh}·{kw}·{inputs}"
         return [*_slides_text(cfg, x),
                 f"params: {weights}{bias} = {self.params(cfg, x):,}{seen}",
@@ -654,8 +662,7 @@ class GlobalAvgPool(_Adaptive):
         return (x[0], 1, 1)
 
     def window(self, cfg: Config, x: Shape) -> Window:
-        return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
-                     for a in range(2))  # type: ignore[return-value]
+        return whole_map_window(x)
 
     def describe(self, cfg: Config) -> str:
         return "→1"
@@ -674,10 +681,7 @@ class Flatten(LayerRule):
 
     def window(self, cfg: Config, x: Shape) -> Window | None:
         """Everything after a flatten sees the whole map: a window of H×W."""
-        if len(x) != 3:
-            return None
-        return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
-                     for a in range(2))  # type: ignore[return-value]
+        return whole_map_window(x) if len(x) == 3 else None
 
 
 # --------------------------------------------------------------------------------------------
