@@ -326,9 +326,7 @@ class _Walk:
         else:
             s, short_rf = x, rf
         if y != s:
-            short = "the shortcut" if node.shortcut else "the identity shortcut"
-            raise SpecError(f"cannot add {'×'.join(map(str, y))} (main path) to "
-                            f"{'×'.join(map(str, s))} ({short})", node.where, node.path)
+            raise residual_mismatch(node, y, s)
         return self.sequence(node.post, y, Field2.union([main_rf, short_rf]), head)
 
     def group_row(self, node: Node, before: list[int], x: Shape, y: Shape, rf: Field2,
@@ -344,6 +342,13 @@ class _Walk:
             trainable_params=trainable, buffers=buffers, macs=macs,
             activation_bytes=activation_bytes, rf=rf.size, jump=rf.jump,
             rf_start=rf.start)
+
+
+def residual_mismatch(node: Residual, main: tuple, shortcut: tuple) -> SpecError:
+    """The error for a residual add whose two paths differ (also used by cnncalc.symbolic)."""
+    short = "the shortcut" if node.shortcut else "the identity shortcut"
+    return SpecError(f"cannot add {'×'.join(map(str, main))} (main path) to "
+                     f"{'×'.join(map(str, shortcut))} ({short})", node.where, node.path)
 
 
 def bytes_per_element(dtype: str) -> int:

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
-from .engine import bytes_per_element
+from .check import SEARCH_LIMIT
+from .engine import bytes_per_element, residual_mismatch
 from .errors import CnncalcError, OptionError, SpecError
 from .layers import REGISTRY, ShapeError
 from .spec import Concat, Leaf, Node, Residual, Sequence, Spec
 
 _SEPARATOR = re.compile(r"\s*[x×X*,]\s*")
+SAME_CHECK_SIZES = 512  # sizes 1..512 at which undecided symbolic shapes are compared
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -64,7 +66,7 @@ def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
     if len(tokens) != 3:
         raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {text!r}")
     for token in tokens:
-        if token.isdigit() and int(token) > 0:
+        if re.fullmatch(r"[0-9]+", token) and int(token) > 0:
             dims.append(int(token))
         elif _NAME.match(token):
             dims.append(sp.Symbol(token, integer=True, positive=True))
@@ -162,6 +164,7 @@ class SymbolicResult:
 class _SymWalk:
     batch: int
     bytes_per_element: int
+    taken: set[str] = field(default_factory=set)  # the input's own names: never reused
     rows: list[SymRow] = field(default_factory=list)
     sizes: dict[Any, Any] = field(default_factory=dict)
     expanded: dict[Any, Any] = field(default_factory=dict)
@@ -182,6 +185,8 @@ class _SymWalk:
         roots = sorted(str(s) for s in full.free_symbols)
         prefix = roots[0] if len(roots) == 1 else "N"
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        while f"{prefix}{self.counters[prefix]}" in self.taken:
+            self.counters[prefix] += 1
         symbol = sp.Symbol(f"{prefix}{self.counters[prefix]}", integer=True, positive=True)
         self.sizes[symbol] = expr
         self.expanded[symbol] = full
@@ -194,13 +199,28 @@ class _SymWalk:
         return int(value) if value.is_Integer else value
 
     def same(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+        """Whether two shapes agree for every input size. sympy cannot always simplify a
+        difference of floors and ceilings to zero (⌊(H − 1)/2⌋ + 1 − ⌈H/2⌉), so where it cannot
+        decide, the two are compared at every size from 1 to SAME_CHECK_SIZES."""
         if a == b:
             return True
         if len(a) != len(b):
             return False
         sp = _sympy()
-        return all(sp.simplify(sp.sympify(p).xreplace(self.expanded)
-                               - sp.sympify(q).xreplace(self.expanded)) == 0 for p, q in zip(a, b))
+        for p, q in zip(a, b):
+            difference = sp.simplify(sp.sympify(p).xreplace(self.expanded)
+                                     - sp.sympify(q).xreplace(self.expanded))
+            if difference == 0:
+                continue
+            if difference.is_number or not self._zero_at_sampled_sizes(difference):
+                return False
+        return True
+
+    @staticmethod
+    def _zero_at_sampled_sizes(difference: Any) -> bool:
+        symbols = sorted(difference.free_symbols, key=str)
+        return all(difference.xreplace(dict.fromkeys(symbols, n)) == 0
+                   for n in range(1, SAME_CHECK_SIZES + 1))
 
     def leaf(self, node: Leaf, x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
         rule = REGISTRY[node.kind]
@@ -244,8 +264,7 @@ class _SymWalk:
             y = self.sequence(node.body, x, head)
             s = self.node(node.shortcut, x, head) if node.shortcut is not None else x
             if not self.same(y, s):
-                raise SpecError(f"cannot add {'×'.join(map(str, y))} (main path) to "
-                                f"{'×'.join(map(str, s))} (the shortcut)", node.where, node.path)
+                raise residual_mismatch(node, y, s)
             y = self.sequence(node.post, y, head)
         else:  # pragma: no cover - the loader makes only these
             raise TypeError(node)
@@ -270,20 +289,26 @@ class _SymWalk:
 def _requirements(spec: Spec, result: SymbolicResult) -> list[Requirement]:
     """For each layer whose parameters depend on the input size: its input features, their value
     at the spec's own input, and the run of sizes around it where they keep that value."""
-    at_spec = {d: spec.input[i] for i, d in enumerate(result.input)
-               if not isinstance(d, int) and len(spec.input) == 3}
+    at_spec: dict[Any, int | None] = {}
+    if len(spec.input) == 3:
+        for size, dim in zip(spec.input, result.input):
+            if not isinstance(dim, int):  # one name for two sizes (3xSxS on 3×64×32): no value
+                at_spec[dim] = size if at_spec.get(dim, size) == size else None
+    if None in at_spec.values():
+        at_spec = {}
     out = []
     for row in result.rows:
         if not (row.leaf and row.params_depend):
             continue
         # a layer on a vector depends through its input features; others through their own count
         features = row.input[0] if len(row.input) == 1 else row.params
-        value = fits = None
+        fits = None
         try:
             value = result.evaluate(features, at_spec)
         except (ValueError, TypeError, ZeroDivisionError):
             value = None
-        spatial = [d for d in result.input[1:] if not isinstance(d, int)]
+        used = result.expand(features).free_symbols if not isinstance(features, int) else set()
+        spatial = [d for d in result.input[1:] if not isinstance(d, int) and d in used]
         if value is not None and spatial and all(at_spec.get(d) == at_spec.get(spatial[0])
                                                  for d in spatial):
             start = at_spec[spatial[0]]
@@ -295,9 +320,9 @@ def _requirements(spec: Spec, result: SymbolicResult) -> list[Requirement]:
                     return False
 
             lo = hi = start
-            while lo > 1 and lo > start - 4096 and fits_at(lo - 1):
+            while lo > 1 and lo > start - SEARCH_LIMIT and fits_at(lo - 1):
                 lo -= 1
-            while hi < start + 4096 and fits_at(hi + 1):
+            while hi < start + SEARCH_LIMIT and fits_at(hi + 1):
                 hi += 1
             fits = (lo, hi)
         out.append(Requirement(row.path, features, value, fits))
@@ -311,7 +336,8 @@ def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
     dims = parse_symbolic_shape(input) if isinstance(input, str) else tuple(input)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
-    walk = _SymWalk(batch, bytes_per_element(dtype))
+    walk = _SymWalk(batch, bytes_per_element(dtype),
+                    taken={str(d) for d in dims if not isinstance(d, int)})
     output = walk.sequence(spec.root.items, dims, head=False)
     leaves = [r for r in walk.rows if r.leaf]
     main = [r for r in leaves if not r.head]

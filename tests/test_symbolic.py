@@ -175,3 +175,59 @@ def test_cli_symbolic_refuses_what_needs_numbers(option):
     assert out.exit_code == 2, out.output
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and f"{option[0]} needs a numeric --input" in lines[0]
+
+
+def _spec(text: str, name: str = "t"):
+    from cnncalc.spec import parse_spec
+
+    return parse_spec(text, f"{name}.yaml", name)
+
+
+def test_residual_paths_equal_for_every_size_though_sympy_cannot_simplify():
+    # main: 3×3/2 'same' → ⌈H/2⌉ (TensorFlow-style 'same'); shortcut 1×1/2 → ⌊(H − 1)/2⌋ + 1.
+    # ⌈H/2⌉ = ⌊(H + 1)/2⌋ = ⌊(H − 1)/2⌋ + 1 for every H ≥ 1, which sympy does not simplify.
+    spec = _spec("input: 4x32x32\nlayers:\n  - residual:\n      layers:\n"
+                 "        - conv: {out: 4, kernel: 3, stride: 2, padding: same}\n"
+                 "      shortcut:\n        - conv: {out: 4, kernel: 1, stride: 2}\n")
+    result = analyze_symbolic(spec, "4xHxW")
+    for h, w in [(32, 32), (31, 17), (1, 2), (100, 99)]:
+        agree(result, {H: h, W: w}, (4, h, w))
+
+
+def test_residual_paths_that_differ_are_still_refused():
+    spec = _spec("input: 4x32x32\nlayers:\n  - residual:\n      layers:\n"
+                 "        - conv: {out: 4, kernel: 3, stride: 2}\n")
+    from cnncalc.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"cannot add 4×H1×W1 \(main path\) to 4×H×W \(the identity shortcut\)"):
+        analyze_symbolic(spec, "4xHxW")
+
+
+def test_parameters_that_depend_only_on_channels_have_no_size_range():
+    result = analyze_symbolic(load_spec("lenet5"), "CxHxW")
+    c1 = result.row("c1")
+    assert c1.params_depend  # 5·5·C·6 + 6
+    (c1_req,) = [r for r in result.requirements if r.path == "c1"]
+    assert c1_req.value == 5 * 5 * 1 * 6 + 6 and c1_req.fits is None
+
+
+def test_one_name_for_two_different_spec_sizes_gives_no_value():
+    # the spec's own input is 3×64×32: S cannot be both, so no "value at the spec's input"
+    spec = _spec("input: 3x64x32\nlayers:\n  - conv: {out: 4, kernel: 3}\n  - flatten\n"
+                 "  - linear: {name: fc, out: 2}\n")
+    (req,) = analyze_symbolic(spec, "3xSxS").requirements
+    assert req.path == "fc" and req.value is None and req.fits is None
+
+
+def test_derived_size_names_never_reuse_an_input_name():
+    # 3xHxH1: the derived H1 = ⌊(H − 11)/4⌋ + 1 must not be the input's width H1
+    result = analyze_symbolic(load_spec("alexnet"), "3xHxH1")
+    assert "H1" not in {str(name) for name in result.sizes}
+    h1 = sympy.Symbol("H1", integer=True, positive=True)
+    agree(result, {H: 227, h1: 259}, (3, 227, 259))
+
+
+def test_non_ascii_digits_are_one_error_line():
+    out = runner.invoke(app, ["table", "alexnet", "--input", "3x²xW"])
+    assert out.exit_code == 2, out.output
+    assert out.stderr.startswith("cnncalc: error: ") and len(out.stderr.splitlines()) == 1
