@@ -39,10 +39,6 @@ TOOL_VERSIONS = {
 Counts = dict[str, int]
 Rule = Callable[[Leaf, Row, int], Counts]
 
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "tanh",
-               "sigmoid", "softmax", "log_softmax")
-
-
 @dataclass(frozen=True)
 class Convention:
     """A named way of counting. ``count(leaf, row, batch)`` gives one layer's counts for the
@@ -72,15 +68,6 @@ def _n_in(row: Row) -> int:
 
 def _n_out(row: Row) -> int:
     return prod(row.output)
-
-
-def _spatial_out(row: Row) -> int:
-    return prod(row.output[1:]) if len(row.output) == 3 else 1
-
-
-def _mac(row: Row, batch: int) -> int:
-    """The engine's multiply-adds of the layer, for the batch (row.macs already is)."""
-    return row.macs
 
 
 def _bias(leaf: Leaf, row: Row, batch: int) -> int:
@@ -499,12 +486,6 @@ class Reconciliation:
     rows: list[Reconciled]
     operators: list[str]  # every operator counted by any convention, in network order
 
-    def by_name(self, name: str) -> Reconciled:
-        for r in self.rows:
-            if r.convention.name == name:
-                return r
-        raise KeyError(name)
-
 
 def _why(conv: Convention, op: str) -> str:
     if op in conv.why:
@@ -528,11 +509,9 @@ def reconcile(analysis: Analysis, conventions: list[str] | None = None,
             if op not in operators:
                 operators.append(op)
     order = {op: i for i, op in enumerate(operators)}
-    leaf_order: dict[str, int] = {}
-    for row in analysis.rows:
-        if row.leaf:
-            kind = row.kind
-            leaf_order.setdefault(kind, len(leaf_order))
+    leaf_order: dict[str, int] = {}  # operator kinds in network order (the kind, not its label)
+    for leaf in leaves_by_path(analysis.spec).values():
+        leaf_order.setdefault(leaf.kind, len(leaf_order))
     operators.sort(key=lambda op: (leaf_order.get(op.split(" ")[0], len(leaf_order)), order[op]))
     rows = []
     for c in counts:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from .fields import (
     Field,
@@ -210,6 +210,22 @@ def window_offset(extent: int, pad_before: Any) -> Fraction:
     return Fraction(extent - 1, 2) - pad_before
 
 
+@dataclass(frozen=True)
+class Saved:
+    """A tensor autograd keeps for a layer's backward (torch's derivatives), for the training
+    memory model (cnncalc.memory): the layer's ``input`` or ``output`` itself, or an extra tensor
+    of ``elements`` per sample, ``bytes_each`` bytes each (None: the dtype's)."""
+
+    what: str
+    elements: int | None = None
+    bytes_each: int | None = None
+
+
+SAVED_INPUT = (Saved("input"),)
+INDEX_BYTES = 8  # torch's max-pooling indices are int64
+MASK_BYTES = 1  # dropout's mask is bool
+
+
 # --------------------------------------------------------------------------------------------
 # The registry
 
@@ -221,6 +237,10 @@ class LayerRule:
     summary: ClassVar[str] = ""
     fields: ClassVar[dict[str, Field]] = {}
     accepts: ClassVar[tuple[int, ...]] = (1, 3)  # input ranks the kind takes
+    # The memory model: whether the output is the input itself (a view or a no-op), at inference
+    # and in training; what autograd saves is :meth:`saved_for_backward`.
+    view_at_inference: ClassVar[bool] = False
+    view_in_training: ClassVar[bool] = False
 
     def finish(self, cfg: Config) -> Config:
         """Fill defaults that depend on other fields; raise FieldError for inconsistent fields."""
@@ -247,6 +267,11 @@ class LayerRule:
 
     def floors(self, cfg: Config, x: Shape) -> list[Floor]:
         return []
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """What autograd keeps for the layer's backward (torch's derivatives): by default its
+        input, as for conv, linear, pooling and most activations."""
+        return SAVED_INPUT
 
     def describe(self, cfg: Config) -> str:
         """A short summary of the layer's settings for tables (kernel, stride, padding, …)."""
@@ -577,6 +602,9 @@ class MaxPool(_Pool):
     summary = "max pooling"
     fields = {**_POOL_FIELDS, "dilation": Field(positive_pair, (1, 1), "dilation")}
 
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return (*SAVED_INPUT, Saved("indices", prod(y), INDEX_BYTES))
+
 
 @register
 class AvgPool(_Pool):
@@ -596,6 +624,10 @@ class Subsample(_Pool):
 
     def params(self, cfg: Config, x: Shape) -> int:
         return 2 * x[0]
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Its input, and the window sums its depthwise 1×1 convolution keeps."""
+        return (*SAVED_INPUT, Saved("window sums", prod(y)))
 
     def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
         """One multiply by the map's coefficient per output; the window sum is pooling adds."""
@@ -651,6 +683,9 @@ class AdaptiveMaxPool(_Adaptive):
     kind = "adaptive_maxpool"
     summary = "adaptive max pooling to a fixed output size"
 
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return (*SAVED_INPUT, Saved("indices", prod(y), INDEX_BYTES))
+
 
 @register
 class GlobalAvgPool(_Adaptive):
@@ -672,6 +707,10 @@ class GlobalAvgPool(_Adaptive):
 class Flatten(LayerRule):
     kind = "flatten"
     summary = "C×H×W to a vector of C·H·W features"
+    view_at_inference = view_in_training = True
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return ()
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         return (prod(x),)
@@ -712,6 +751,9 @@ class BatchNorm(LayerRule):
             lines.append(f"buffers: 2·{x[0]} + 1 = {self.buffers(cfg, x):,}")
         return lines
 
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return (*SAVED_INPUT, Saved("batch mean and inverse std", 2 * x[0]))
+
 
 @register
 class LRN(LayerRule):
@@ -728,31 +770,57 @@ class LRN(LayerRule):
     def describe(self, cfg: Config) -> str:
         return f"n{cfg['size']}"
 
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Its input, the channel-padded squares (avg_pool3d's input), and the base and the
+        result of the power."""
+        c, h, w = x
+        return (*SAVED_INPUT, Saved("padded squares", (c + cfg["size"] - 1) * h * w),
+                Saved("scale and its power", 2 * prod(x)))
+
 
 @register
 class Dropout(LayerRule):
     kind = "dropout"
     summary = "dropout (identity at inference)"
     fields = {"p": Field(probability, 0.5, "drop probability")}
+    view_at_inference = True
 
     def describe(self, cfg: Config) -> str:
         return f"p{cfg['p']:g}"
 
-
-def _pointwise(kind: str, summary: str, fields: dict[str, Field] | None = None) -> None:
-    register(type(kind.title().replace("_", ""), (LayerRule,),
-                  {"kind": kind, "summary": summary, "fields": fields or {}}))
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return (Saved("mask", prod(y), MASK_BYTES),)
 
 
-_pointwise("relu", "rectified linear unit")
+def _saves_output(self: LayerRule, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+    return (Saved("output"),)
+
+
+def _saves_nothing(self: LayerRule, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+    return ()
+
+
+def _pointwise(kind: str, summary: str, fields: dict[str, Field] | None = None,
+               saves: Callable[..., tuple[Saved, ...]] | None = None, view: bool = False) -> None:
+    """A point-wise kind; ``saves`` overrides what autograd keeps (its input by default)."""
+    body: dict[str, Any] = {"kind": kind, "summary": summary, "fields": fields or {},
+                            "view_at_inference": view, "view_in_training": view}
+    if saves is not None:
+        body["saved_for_backward"] = saves
+    register(type(kind.title().replace("_", ""), (LayerRule,), body))
+
+
+# relu, tanh, sigmoid and the softmaxes compute their gradient from their output
+_pointwise("relu", "rectified linear unit", saves=_saves_output)
 _pointwise("relu6", "ReLU clipped at 6")
 _pointwise("leaky_relu", "leaky ReLU", {"slope": Field(number, 0.01, "negative slope")})
 _pointwise("elu", "exponential linear unit")
 _pointwise("gelu", "Gaussian error linear unit")
 _pointwise("silu", "sigmoid-weighted linear unit (swish)")
 _pointwise("hardswish", "hard swish")
-_pointwise("tanh", "hyperbolic tangent")
-_pointwise("sigmoid", "logistic sigmoid")
-_pointwise("softmax", "softmax over channels (features for a vector)")
-_pointwise("log_softmax", "log-softmax over channels (features for a vector)")
-_pointwise("identity", "does nothing (a placeholder)")
+_pointwise("tanh", "hyperbolic tangent", saves=_saves_output)
+_pointwise("sigmoid", "logistic sigmoid", saves=_saves_output)
+_pointwise("softmax", "softmax over channels (features for a vector)", saves=_saves_output)
+_pointwise("log_softmax", "log-softmax over channels (features for a vector)",
+           saves=_saves_output)
+_pointwise("identity", "does nothing (a placeholder)", saves=_saves_nothing, view=True)

@@ -14,31 +14,20 @@ Pure Python: nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 from math import prod
 
 from .engine import Analysis, Row, bytes_per_element
 from .errors import OptionError
+from .layers import REGISTRY
 from .spec import Concat, Leaf, Node, Residual, Sequence
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # extra copies of the trainable params
 
-INDEX_BYTES = 8  # torch's max-pooling indices are int64
-MASK_BYTES = 1  # dropout's mask is bool
-
-# Layers whose output is their input at inference (a view or a no-op).
-ALIASES_INFERENCE = ("flatten", "identity", "dropout")
-ALIASES_TRAINING = ("flatten", "identity")
-
-# What autograd keeps for each kind's backward (torch's derivatives): the layer's input, its
-# output, or both, plus extra tensors as (label, elements per sample as a function of the row,
-# bytes per element or None for the dtype's).
-SAVES_INPUT = ("conv", "linear", "rbf", "batchnorm", "avgpool", "adaptive_avgpool",
-               "global_avgpool", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish",
-               "maxpool", "adaptive_maxpool", "subsample", "lrn")
-SAVES_OUTPUT = ("relu", "tanh", "sigmoid", "softmax", "log_softmax")
-# conv, linear, rbf and subsample are the kinds with multiply-adds: their backward takes an
-# input gradient and a weight gradient, each as many MACs as the forward.
-MAC_KINDS = ("conv", "linear", "rbf", "subsample")
+# Per layer kind, whether its output is its input (a view or a no-op) and what autograd saves
+# for its backward are declared with the kind, in cnncalc/layers.py (LayerRule.view_at_inference,
+# view_in_training, saved_for_backward). A layer with multiply-adds takes, in backward, an input
+# gradient and a weight gradient, each as many MACs as the forward.
 
 ASSUMPTIONS = (
     "eager PyTorch order as the cnncalc torch backend runs the spec: a residual block runs its "
@@ -192,8 +181,8 @@ class _Replay:
 
     def leaf(self, leaf: Leaf, x: int) -> int:
         row = self.rows[leaf.path]
-        aliases = ALIASES_TRAINING if self.training else ALIASES_INFERENCE
-        if leaf.kind in aliases:
+        rule = REGISTRY[leaf.kind]
+        if rule.view_in_training if self.training else rule.view_at_inference:
             self.steps.append(_Step(leaf.path, leaf.kind, [x], x, row))
             return x
         y = self.new(prod(row.output), f"{leaf.path} output")
@@ -204,36 +193,16 @@ class _Replay:
         return y
 
     def saves(self, step: _Step, leaf: Leaf, row: Row, x: int, y: int) -> None:
-        kind, labels, at = leaf.kind, [], len(self.steps) - 1
-
-        def extra(elements: int, what: str, bytes_each: int | None = None) -> None:
-            step.saves.append(self.new(elements, f"{leaf.path} {what}", bytes_each, producer=at))
-
-        if kind in SAVES_INPUT:
-            step.saves.append(x)
-            labels.append("input")
-        if kind in SAVES_OUTPUT:
-            step.saves.append(y)
-            labels.append("output")
-        n_out = prod(row.output)
-        if kind in ("maxpool", "adaptive_maxpool"):
-            extra(n_out, "indices", INDEX_BYTES)
-            labels.append("indices")
-        elif kind == "dropout":
-            extra(n_out, "mask", MASK_BYTES)
-            labels.append("mask")
-        elif kind == "batchnorm":
-            extra(2 * row.input[0], "mean and inverse std")
-            labels.append("batch mean and inverse std")
-        elif kind == "subsample":  # its depthwise 1×1 conv keeps the window sums
-            extra(n_out, "window sums")
-            labels.append("window sums")
-        elif kind == "lrn":  # channel-padded squares (avg_pool3d), the base and the result of pow
-            c, h, w = row.input
-            extra((c + leaf.config["size"] - 1) * h * w, "padded squares")
-            extra(2 * prod(row.input), "scale and its power")
-            labels.append("squares, scale")
-        step.saved_what = " + ".join(labels)
+        """Record what autograd keeps for the layer's backward (its kind's rule)."""
+        at = len(self.steps) - 1
+        saved = REGISTRY[leaf.kind].saved_for_backward(leaf.config, row.input, row.output)
+        for item in saved:
+            if item.what in ("input", "output"):
+                step.saves.append(x if item.what == "input" else y)
+            else:
+                step.saves.append(self.new(item.elements, f"{leaf.path} {item.what}",
+                                           item.bytes_each, producer=at))
+        step.saved_what = " + ".join(item.what for item in saved)
 
 
 def _last_uses(replay: _Replay) -> list[int]:
@@ -262,7 +231,7 @@ def _macs(replay: _Replay) -> tuple[dict[str, int], dict[str, int]]:
         if row is None:
             continue
         forward[step.path] = row.macs
-        if step.kind in MAC_KINDS:
+        if row.macs:
             needs_input_grad = any(replay.tensors[t].producer >= 0 for t in step.inputs)
             backward[step.path] = row.macs * (2 if needs_input_grad else 1)
     return forward, backward
@@ -279,6 +248,9 @@ def memory(analysis: Analysis, optimizer: str = "sgd") -> MemoryReport:
     if optimizer not in OPTIMIZER_STATES:
         raise OptionError(f"unknown optimizer {optimizer!r}; choose one of "
                           f"{', '.join(OPTIMIZER_STATES)}")
+    if analysis.convention != "macs":
+        raise OptionError(f"the memory model needs plain multiply-adds, not the "
+                          f"{analysis.convention!r} convention's counts")
     size = bytes_per_element(analysis.dtype)
     totals = analysis.totals
 
@@ -302,7 +274,7 @@ def memory(analysis: Analysis, optimizer: str = "sgd") -> MemoryReport:
         key = _key(step)
         istep = infer_out.get(key)
         out_bytes = 0
-        if istep is not None and (not istep.inputs or istep.output not in istep.inputs):
+        if istep is not None and istep.output not in istep.inputs:
             out_bytes = infer.tensors[istep.output].bytes
         layers.append(LayerMemory(
             path=step.path, kind=step.kind, output_bytes=out_bytes,
@@ -348,14 +320,7 @@ def _training_peaks(replay: _Replay) -> tuple[int, int, list[int]]:
             if t not in first_saver:
                 first_saver[t] = i
                 newly[i] += tensors[t].bytes
-    kept_by_step = [0] * n
-    for t, i in first_saver.items():
-        kept_by_step[i] += tensors[t].bytes
-    kept = []
-    running = 0
-    for i in range(n):
-        running += kept_by_step[i]
-        kept.append(running)
+    kept = list(accumulate(newly))  # bytes saved for backward by step i and before
 
     activations = [t for t in tensors if not t.extra]
     forward_peak = 0

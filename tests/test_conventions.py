@@ -418,3 +418,12 @@ def test_every_convention_documented():
         assert f"`{name}`" in text
         if convention.tool:
             assert TOOL_VERSIONS[name] in text
+
+
+def test_reconcile_orders_operators_by_kind_even_inside_a_named_block():
+    # the block's rows carry its name ('norm') as their label; the operator is still batchnorm
+    text = ("input: 3x8x8\nblocks:\n  norm:\n    body:\n      batchnorm: {}\n"
+            "layers:\n  - conv: {out: 4, kernel: 3}\n  - norm\n  - relu\n  - flatten\n"
+            "  - linear: {out: 2}\n")
+    rec = reconcile(analyze(parse_spec(text, "t.yaml", "t")))
+    assert rec.operators == ["conv", "conv bias", "batchnorm", "relu", "linear", "linear bias"]

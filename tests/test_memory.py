@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from cnncalc import analyze, load_spec, parse_spec
 from cnncalc.cli import app
 from cnncalc.errors import OptionError
+from cnncalc.layers import REGISTRY
 from cnncalc.memory import OPTIMIZER_STATES, memory
 
 runner = CliRunner()
@@ -204,3 +205,20 @@ def test_cli_memory_json_and_table():
     for fmt in ("csv", "markdown"):
         assert runner.invoke(app, ["memory", "alexnet", "-f", fmt]).exit_code == 0
     assert runner.invoke(app, ["memory", "alexnet", "--optimizer", "lamb"]).exit_code == 2
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_every_kind_declares_what_backward_keeps(kind):
+    # the rule lives with the kind (cnncalc/layers.py); a new kind saves its input by default
+    rule = REGISTRY[kind]
+    shape = (4, 6, 6) if 3 in rule.accepts else (4,)
+    saved = rule.saved_for_backward({"size": 3}, shape, shape)
+    assert all(s.what in ("input", "output") or s.elements > 0 for s in saved), saved
+    assert rule.view_at_inference or not rule.view_in_training  # a training view is one at inference too
+
+
+def test_memory_refuses_counts_of_another_convention():
+    from cnncalc.conventions import apply
+
+    with pytest.raises(OptionError, match="plain multiply-adds"):
+        memory(apply(analyze(load_spec("lenet5")), "flops"))

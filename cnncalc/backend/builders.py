@@ -201,8 +201,10 @@ class Subsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.cfg["kernel"]
+        # divisor 1: the plain sum, also for a window that hangs past the edge under ceil_mode
+        # (avg_pool2d × K_h·K_w would scale those by the full window, not what they cover)
         window_sum = F.avg_pool2d(x, k, self.cfg["stride"], self.cfg["padding"],
-                                  ceil_mode=self.cfg["ceil_mode"], count_include_pad=True) * (k[0] * k[1])
+                                  ceil_mode=self.cfg["ceil_mode"], divisor_override=1)
         return F.conv2d(window_sum, self.weight, self.bias, groups=x.shape[1])
 
 

@@ -83,6 +83,19 @@ def test_subsample_is_window_sum_times_coefficient_plus_bias():
     assert torch.equal(out, torch.full((1, 1, 2, 2), 4 * 2.0 + 1.0))  # (1+1+1+1)·2 + 1
 
 
+def test_subsample_windows_past_the_edge_sum_only_what_they_cover():
+    # 1×3×3 of ones, 2×2/2 with ceil_mode: output 2×2; the windows cover 4, 2, 2 and 1 inputs
+    loaded = spec("""
+        input: 1x3x3
+        layers:
+          - subsample: {kernel: 2, ceil_mode: true}
+    """)
+    layer = build(loaded).get_submodule("0")
+    with torch.no_grad():
+        out = layer(torch.ones(1, 1, 3, 3))  # coefficient 1, bias 0
+    assert out.tolist() == [[[[4.0, 2.0], [2.0, 1.0]]]]
+
+
 def test_rbf_is_squared_distance_to_each_centre():
     loaded = spec("""
         input: 5
