@@ -175,12 +175,18 @@ def _emit(format: Format, *, json: Callable[[], Any], csv: Callable[[], str],
     elif format is Format.markdown:
         sys.stdout.write(markdown())
     else:
-        report = table()
-        text = render.plain_text(report)  # no colour to add: written without rich
-        if text is None:
-            _console().print(report)
-        else:
-            sys.stdout.write(text)
+        _write_report(table())
+
+
+def _write_report(report: Any) -> None:
+    """A rendered table: plain text where there is no colour to add, else through rich."""
+    from . import render
+
+    text = render.plain_text(report)
+    if text is None:
+        _console().print(report)
+    else:
+        sys.stdout.write(text)
 
 
 # cnncalc.conventions.names(), written out so that parsing the options does not import the
@@ -411,7 +417,7 @@ def _print_backend(format: BackendFormat, as_dict: Callable[[], Any], rich: Call
     if format is BackendFormat.json:
         sys.stdout.write(render.to_json(as_dict()))
     else:
-        _console().print(rich())
+        _write_report(rich())
 
 
 @app.command(epilog="Example: cnncalc verify resnet50 --batch 2")

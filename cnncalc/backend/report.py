@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..render import human_bytes, shape_text
+from ..render import Report, TextTable, human_bytes, shape_text
 from .timing import Profile
 from .checks import Check, RowCheck, Verification
 
@@ -57,30 +57,27 @@ def _cell(check: Check | None) -> str:
     return f"✗ {show(check.expected)} ≠ {show(check.actual)}"
 
 
-def verification_rich(v: Verification, depth: int | None = None) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
+def verification_rich(v: Verification, depth: int | None = None) -> Report:
     a = v.analysis
-    table = Table(title=f"verify {a.spec.name}: input {shape_text(a.input)}, batch {a.batch}",
-                  title_justify="left", header_style="bold", box=None, pad_edge=False)
-    for column in ("Layer", "Kind", *CHECK_HEADERS):
-        table.add_column(column, no_wrap=True)
+    report = Report()
+    table = report.table(TextTable(
+        f"verify {a.spec.name}: input {shape_text(a.input)}, batch {a.batch}",
+        ("Layer", "Kind", *CHECK_HEADERS)))
     for row in shown_rows(v, depth):
         by_name = {c.name: c for c in row.checks}
-        table.add_row(row.path, row.kind, *(_cell(by_name.get(c)) for c in CHECK_COLUMNS),
+        table.add_row([row.path, row.kind, *(_cell(by_name.get(c)) for c in CHECK_COLUMNS)],
                       style=None if row.ok else "red")
-    totals = Table(title="whole model", title_justify="left", header_style="bold", box=None,
-                   pad_edge=False)
-    for column in ("Check", "Engine", "Torch", ""):
-        totals.add_column(column, no_wrap=True)
+    report.line()
+    totals = report.table(TextTable("whole model", ("Check", "Engine", "Torch", ""),
+                                    right=(1, 2)))
     for check in v.totals:
-        totals.add_row(check.name, f"{check.expected:,}", f"{check.actual:,}",
-                       "✓" if check.ok else "✗")
-    lines = [Text(note, style="dim") for note in v.notes]
-    return Group(table, Text(""), totals, Text(""), *lines,
-                 Text(verdict(v), style="bold green" if v.ok else "bold red"))
+        totals.add_row([check.name, f"{check.expected:,}", f"{check.actual:,}",
+                        "✓" if check.ok else "✗"])
+    report.line()
+    for note in v.notes:
+        report.line(note, "dim")
+    report.line(verdict(v), "bold green" if v.ok else "bold red")
+    return report
 
 
 def profile_dict(p: Profile) -> dict[str, Any]:
@@ -105,55 +102,47 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
-def profile_rich(p: Profile) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
+def profile_rich(p: Profile) -> Report:
     d = p.device
     where = (f"{d.name} · torch {d.torch} · CUDA {d.cuda} · cuDNN {d.cudnn}" if d.kind == "cuda"
              else f"CPU {d.name} · {d.threads} threads · torch {d.torch}")
     flags = [p.dtype, p.mode] + (["channels_last"] if p.channels_last else []) + \
         (["compiled"] if p.compiled else [])
-    # titles as lines of their own: a table's title wraps at the table's width
-    title = Text(f"profile {p.spec}: input {shape_text(p.input)} · {' · '.join(flags)}",
-                 style="italic")
-    table = Table(header_style="bold", box=None, pad_edge=False)
+    report = Report()
+    report.line(where, "dim")
+    # the title as a line of its own: a table's title must fit the table's width
+    report.line(f"profile {p.spec}: input {shape_text(p.input)} · {' · '.join(flags)}", "italic")
     columns = ("Batch", "Median ms", "p10 ms", "p90 ms", "IQR ms", "Images/s", "TFLOP/s",
                "% of peak", "Memory", "Predicted")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = report.table(TextTable(None, columns, right=range(len(columns))))
     for r in p.results:
         if r.error:
-            table.add_row(str(r.batch), r.error, *[""] * (len(columns) - 2), style="red")
+            table.add_row([str(r.batch), r.error, *[""] * (len(columns) - 2)], style="red")
             continue
-        table.add_row(
+        table.add_row([
             str(r.batch), _ms(r.median_ms), _ms(r.p10_ms), _ms(r.p90_ms), _ms(r.iqr_ms),
             _rate(r.images_per_s), f"{r.tflops:.3g}",
             "—" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}%",
-            human_bytes(r.memory_measured_bytes or 0), human_bytes(r.memory_predicted_bytes or 0))
-    parts: list[Any] = [Text(where, style="dim"), title, table, Text("")]
+            human_bytes(r.memory_measured_bytes), human_bytes(r.memory_predicted_bytes)])
+    report.line()
     if p.per_layer:
         scope = ", forward pass" if p.mode == "training" else ""
-        layers = Table(header_style="bold", box=None, pad_edge=False)
-        for i, column in enumerate(("Layer", "Kind", "ms", "Time share", "MAC share")):
-            layers.add_column(column, justify="right" if i >= 2 else "left", no_wrap=True)
+        report.line(f"per layer (batch {p.per_layer_batch}{scope}, torch.profiler)", "italic")
+        layers = report.table(TextTable(None, ("Layer", "Kind", "ms", "Time share", "MAC share"),
+                                        right=(2, 3, 4)))
         for t in sorted(p.per_layer, key=lambda t: -t.ms):
-            layers.add_row(t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
-                           f"{100 * t.mac_share:.1f}%")
-        parts += [Text(f"per layer (batch {p.per_layer_batch}{scope}, torch.profiler)",
-                       style="italic"), layers, Text("")]
-    notes = [
-        "TFLOP/s: 2 × " + ("(forward + backward MACs)" if p.mode == "training" else "MACs")
-        + " × batch / median time" + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""),
-        f"Memory: {p.memory_measure}; Predicted: cnncalc memory's "
-        + ("training total (SGD)" if p.mode == "training" else "inference peak")
-        + (", parameters in fp32 under autocast" if p.dtype != "fp32" else ""),
-        verdict(p.verification),
-    ]
-    parts += [Text(n, style="dim") for n in notes[:2]]
-    parts.append(Text(notes[2], style="bold green" if p.verification.ok else "bold red"))
-    return Group(*parts)
+            layers.add_row([t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
+                            f"{100 * t.mac_share:.1f}%"])
+        report.line()
+    report.line("TFLOP/s: 2 × " + ("(forward + backward MACs)" if p.mode == "training" else "MACs")
+                + " × batch / median time"
+                + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""), "dim")
+    report.line(f"Memory: {p.memory_measure}; Predicted: cnncalc memory's "
+                + ("training total (SGD)" if p.mode == "training" else "inference peak")
+                + (", parameters in fp32 under autocast" if p.dtype != "fp32" else ""), "dim")
+    report.line(verdict(p.verification),
+                "bold green" if p.verification.ok else "bold red")
+    return report
 
 
 __all__ = ["profile_dict", "profile_rich", "verification_dict", "verification_rich"]
