@@ -243,15 +243,21 @@ def _key(step: _Step) -> str:
     return step.path if step.row is not None else f"{step.path} ({step.kind})"
 
 
-def memory(analysis: Analysis, optimizer: str = "sgd") -> MemoryReport:
-    """The memory model of ``analysis`` (its batch and dtype) for ``optimizer``."""
+def memory(analysis: Analysis, optimizer: str = "sgd",
+           param_dtype: str | None = None) -> MemoryReport:
+    """The memory model of ``analysis`` (its batch and dtype) for ``optimizer``.
+
+    ``param_dtype``: the element type of parameters, buffers, gradients and optimizer state when
+    it differs from the activations' (mixed precision: fp32 weights under fp16/bf16 autocast);
+    default: ``analysis.dtype``. Autocast's low-precision weight copies are not counted.
+    """
     if optimizer not in OPTIMIZER_STATES:
         raise OptionError(f"unknown optimizer {optimizer!r}; choose one of "
                           f"{', '.join(OPTIMIZER_STATES)}")
     if analysis.convention != "macs":
         raise OptionError(f"the memory model needs plain multiply-adds, not the "
                           f"{analysis.convention!r} convention's counts")
-    size = bytes_per_element(analysis.dtype)
+    param_size = bytes_per_element(param_dtype or analysis.dtype)
     totals = analysis.totals
 
     # Inference: heads do not run, dropout is a no-op.
@@ -282,14 +288,16 @@ def memory(analysis: Analysis, optimizer: str = "sgd") -> MemoryReport:
             saved_bytes=newly_saved[i], forward_macs=fwd_macs.get(step.path, 0),
             backward_macs=bwd_macs.get(step.path, 0)))
 
-    trainable_bytes = totals.trainable_params * size
+    param_bytes = totals.params * param_size
+    buffer_bytes = totals.buffers * param_size
+    trainable_bytes = totals.trainable_params * param_size
     gradient_bytes = trainable_bytes
     optimizer_bytes = OPTIMIZER_STATES[optimizer] * trainable_bytes
-    persistent = totals.param_bytes + totals.buffer_bytes
+    persistent = param_bytes + buffer_bytes
     saved_total = sum(newly_saved)
     return MemoryReport(
-        analysis=analysis, optimizer=optimizer, param_bytes=totals.param_bytes,
-        buffer_bytes=totals.buffer_bytes, input_bytes=infer.tensors[0].bytes,
+        analysis=analysis, optimizer=optimizer, param_bytes=param_bytes,
+        buffer_bytes=buffer_bytes, input_bytes=infer.tensors[0].bytes,
         activation_peak_bytes=peak,
         activation_peak_at=(infer.steps[peak_index].path if live else "input"),
         activation_sum_bytes=totals.activation_bytes, inference_bytes=persistent + peak,

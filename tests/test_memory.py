@@ -222,3 +222,14 @@ def test_memory_refuses_counts_of_another_convention():
 
     with pytest.raises(OptionError, match="plain multiply-adds"):
         memory(apply(analyze(load_spec("lenet5")), "flops"))
+
+
+def test_mixed_precision_keeps_parameters_gradients_and_state_in_fp32():
+    # lenet5 in bf16 with fp32 weights (autocast): 61,706 params, 0 buffers, all trainable
+    analysis = analyze(load_spec("lenet5"), dtype="bf16")
+    plain, mixed = memory(analysis, "adam"), memory(analysis, "adam", param_dtype="fp32")
+    assert mixed.param_bytes == 61_706 * 4 and plain.param_bytes == 61_706 * 2
+    assert mixed.gradient_bytes == 61_706 * 4
+    assert mixed.optimizer_bytes == 2 * 61_706 * 4  # Adam's two moments
+    assert mixed.activation_peak_bytes == plain.activation_peak_bytes  # activations stay bf16
+    assert mixed.training_bytes - plain.training_bytes == 4 * 61_706 * 2  # 4 copies, 2 more bytes

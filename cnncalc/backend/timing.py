@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..engine import Analysis, analyze, bytes_per_element
+from ..engine import Analysis, analyze
 from ..errors import OptionError
 from ..memory import memory
 from ..spec import Spec
@@ -215,15 +215,10 @@ def _work(analysis: Analysis, mode: str) -> tuple[int, int]:
     forward + backward MACs, side heads included; parameters, buffers, gradients (SGD without
     momentum keeps no state) + the larger of the forward and backward activation peaks. Under
     autocast the parameters, buffers and gradients stay fp32; activations are in the dtype."""
-    report = memory(analysis)
-    persistent = report.param_bytes + report.buffer_bytes
+    report = memory(analysis, param_dtype="fp32")
     if mode == "inference":
-        flops, total = 2 * analysis.totals.macs, report.inference_bytes
-    else:
-        flops, total = 2 * (report.forward_macs + report.backward_macs), report.training_bytes
-        persistent += report.gradient_bytes
-    size = bytes_per_element(analysis.dtype)
-    return flops, total + persistent * 4 // size - persistent
+        return 2 * analysis.totals.macs, report.inference_bytes
+    return 2 * (report.forward_macs + report.backward_macs), report.training_bytes
 
 
 def _peak_rss_bytes() -> int:
