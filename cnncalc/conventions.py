@@ -148,18 +148,13 @@ _FVCORE_WHY = {
 
 
 def _count_torchinfo(leaf: Leaf, row: Row, batch: int) -> Counts:
+    """torchinfo counts, per leaf module with parameters, its parameters × output positions for
+    conv and linear (the multiply-adds, and the bias once per output element), and its parameters
+    once per sample for the others (batch norm, rbf, subsample)."""
     kind = leaf.kind
-    if kind == "conv":
-        return _nonzero({kind: row.macs, "conv bias": _bias(leaf, row, batch)})
-    if kind == "linear":
-        return _nonzero({kind: row.macs, "linear bias": _bias(leaf, row, batch)})
-    if kind == "batchnorm":  # weight and bias: 2C per sample, once, not per element
-        return {kind: batch * 2 * row.input[0]} if _affine(leaf) else {}
-    if kind == "rbf":  # a leaf module with weight (out × in): params × batch
-        return {kind: row.macs}
-    if kind == "subsample":  # a leaf module named Subsample with weight and bias (C each)
-        return {kind: batch * 2 * row.input[0]}
-    return {}
+    if kind in ("conv", "linear"):
+        return _nonzero({kind: row.macs, f"{kind} bias": _bias(leaf, row, batch)})
+    return _nonzero({kind: batch * row.params})
 
 
 _TORCHINFO_WHY = {
