@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .engine import FloorWarning, analyze
+from .render import shape_text
 from .errors import OptionError, SpecError
-from .layers import REGISTRY, Shape, ShapeError
+from .layers import AXES, REGISTRY, Shape, ShapeError
 from .spec import Concat, Leaf, Node, Residual, Sequence, Spec, parse_shape
 
-AXES = ("height", "width")
 SEARCH_LIMIT = 4096  # how far past the input the nearest exact size is looked for
 
 
@@ -208,10 +208,6 @@ def check(spec: Spec, input: Shape | str | None = None,
 # Rendering (text and JSON)
 
 
-def _shape_text(shape: Shape) -> str:
-    return "×".join(map(str, shape))
-
-
 def _ignored_text(warning: FloorWarning) -> str:
     parts = []
     for axis, count in warning.ignored_input.items():
@@ -237,7 +233,7 @@ def _nearest_text(result: Check) -> list[str]:
 
 def check_lines(result: Check) -> list[str]:
     """The text report: verdict, each floor, the nearest exact sizes, the range's exact sizes."""
-    where = f"{result.spec.name} at {_shape_text(result.input)}"
+    where = f"{result.spec.name} at {shape_text(result.input)}"
     if result.exact:
         lines = [f"{where}: exact: every division comes out even"]
     else:
@@ -247,7 +243,7 @@ def check_lines(result: Check) -> list[str]:
         for w in result.warnings:
             detail = _ignored_text(w) if w.severity == "warning" else "only padding unread"
             lines.append(f"  {w.path}: {detail}")
-            lines.append(f"    {w.message.split(': ', 1)[1]}")
+            lines.append(f"    {w.detail}")
         lines += _nearest_text(result)
     if result.range is not None:
         lo, hi = result.range

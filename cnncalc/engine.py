@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import lcm, prod
+from typing import Any
 
 from .errors import OptionError, SpecError
 from .layers import REGISTRY, Floor, Shape, ShapeError, Window, quotient_text
@@ -162,7 +163,8 @@ class FloorWarning:
         return "warning" if any(f.ignored_input for f in self.floors) else "note"
 
     @property
-    def message(self) -> str:
+    def detail(self) -> str:
+        """The message without the layer's path: each axis's division and what it leaves unread."""
         same = len(self.floors) == 2 and _division_text(self.floors[0]) == _division_text(self.floors[1])
         floors = self.floors[:1] if same else self.floors
         parts = []
@@ -179,7 +181,11 @@ class FloorWarning:
             else:
                 text += "; only padding is left unread"
             parts.append(text)
-        return f"{self.path}: " + "; ".join(parts)
+        return "; ".join(parts)
+
+    @property
+    def message(self) -> str:
+        return f"{self.path}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -198,8 +204,29 @@ class Totals:
     head_activation_bytes: int
 
 
+class RowLookup:
+    """Depth and path lookups over ``rows`` (each with ``leaf``, ``depth`` and ``path``), shared
+    by :class:`Analysis` and the symbolic engine's result."""
+
+    rows: list[Any]
+
+    def at_depth(self, depth: int | None = None) -> list[Any]:
+        """Rows at ``depth`` (1 = top level) plus shallower leaves; ``None``: every leaf layer."""
+        if depth is None:
+            return [r for r in self.rows if r.leaf]
+        if depth < 1:
+            raise OptionError(f"--depth must be at least 1, got {depth}")
+        return [r for r in self.rows if r.depth == depth or (r.leaf and r.depth < depth)]
+
+    def row(self, path: str) -> Any:
+        for r in self.rows:
+            if r.path == path:
+                return r
+        raise KeyError(path)
+
+
 @dataclass(frozen=True)
-class Analysis:
+class Analysis(RowLookup):
     """The engine's result for one spec, input, batch and dtype. ``rows`` is every node, pre-order."""
 
     spec: Spec
@@ -212,20 +239,6 @@ class Analysis:
     warnings: list[FloorWarning]
     # the counting convention of every ``macs`` figure (cnncalc.conventions; "macs" here)
     convention: str = "macs"
-
-    def at_depth(self, depth: int | None = None) -> list[Row]:
-        """Rows at ``depth`` (1 = top level) plus shallower leaves; ``None``: every leaf layer."""
-        if depth is None:
-            return [r for r in self.rows if r.leaf]
-        if depth < 1:
-            raise OptionError(f"--depth must be at least 1, got {depth}")
-        return [r for r in self.rows if r.depth == depth or (r.leaf and r.depth < depth)]
-
-    def row(self, path: str) -> Row:
-        for r in self.rows:
-            if r.path == path:
-                return r
-        raise KeyError(path)
 
 
 @dataclass

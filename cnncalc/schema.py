@@ -16,7 +16,7 @@ from typing import Any
 
 from . import fields as f
 from .layers import REGISTRY
-from .spec import COMMON_FIELDS, KEYWORDS, TOP_LEVEL_KEYS
+from .spec import COMMON_FIELDS, KEYWORDS, SHAPE_PATTERN, TOP_LEVEL_KEYS
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "spec.schema.json"
 
@@ -155,7 +155,7 @@ def spec_schema() -> dict[str, Any]:
         "description": {"type": ["string", "number"], "description": "what the spec is"},
         "source": {"type": ["string", "number"], "description": "where its figures come from"},
         "input": {"description": "input shape per sample: C×H×W (3x224x224), or F for a vector",
-                  "anyOf": [{"type": "string", "pattern": r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$"},
+                  "anyOf": [{"type": "string", "pattern": SHAPE_PATTERN.pattern},
                             _POSITIVE,
                             {"type": "array", "items": _POSITIVE, "minItems": 1,
                              "maxItems": 3}]},

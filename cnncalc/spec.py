@@ -114,7 +114,7 @@ class Spec:
 # Shapes
 
 
-_SHAPE = re.compile(r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$")
+SHAPE_PATTERN = re.compile(r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$")
 
 
 def parse_shape(value: Any) -> Shape:
@@ -123,7 +123,7 @@ def parse_shape(value: Any) -> Shape:
         dims = list(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         dims = [value]
-    elif isinstance(value, str) and _SHAPE.match(value):
+    elif isinstance(value, str) and SHAPE_PATTERN.match(value):
         dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
     else:
         raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")

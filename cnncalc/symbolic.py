@@ -24,7 +24,7 @@ from math import prod
 from typing import Any
 
 from .check import SEARCH_LIMIT
-from .engine import bytes_per_element, residual_mismatch
+from .engine import RowLookup, bytes_per_element, residual_mismatch
 from .errors import CnncalcError, OptionError, SpecError
 from .layers import REGISTRY, ShapeError
 from .spec import Concat, Leaf, Node, Residual, Sequence, Spec
@@ -115,7 +115,7 @@ class Requirement:
 
 
 @dataclass
-class SymbolicResult:
+class SymbolicResult(RowLookup):
     spec: Spec
     input: tuple[Any, ...]
     batch: int
@@ -127,19 +127,6 @@ class SymbolicResult:
     totals: dict[str, Any]
     requirements: list[Requirement]
     symbols: tuple[Any, ...]
-
-    def at_depth(self, depth: int | None = None) -> list[SymRow]:
-        if depth is None:
-            return [r for r in self.rows if r.leaf]
-        if depth < 1:
-            raise OptionError(f"--depth must be at least 1, got {depth}")
-        return [r for r in self.rows if r.depth == depth or (r.leaf and r.depth < depth)]
-
-    def row(self, path: str) -> SymRow:
-        for r in self.rows:
-            if r.path == path:
-                return r
-        raise KeyError(path)
 
     def expand(self, expr: Any) -> Any:
         """An expression in the size names, written in the input symbols."""
@@ -448,25 +435,23 @@ def _cells(row: SymRow) -> list[str]:
 
 
 def result_rich(result: SymbolicResult, depth: int | None) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+    """The table, its legend of size names and the footer, as a :class:`cnncalc.render.Report`."""
+    from .render import Report, TextTable
 
-    table = Table(title=f"{result.spec.name}: {result.spec.title} (symbolic)", title_justify="left",
-                  header_style="bold", box=None, pad_edge=False)
-    for i, column in enumerate(_COLUMNS):
-        table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=True)
+    report = Report()
+    table = report.table(TextTable(f"{result.spec.name}: {result.spec.title} (symbolic)",
+                                   _COLUMNS, right=(3, 4, 5)))
     for row in result.at_depth(depth):
-        style = "dim" if row.head else ("bold" if not row.leaf else None)
-        table.add_row(*_cells(row), style=style)
-    parts: list[Any] = [table, Text("")]
+        table.add_row(_cells(row), style="dim" if row.head else ("bold" if not row.leaf else None))
+    report.line()
     if result.sizes:
-        parts.append(Text("where", style="bold"))
-        parts += [Text(f"  {line}") for line in legend_lines(result)]
-        parts.append(Text(""))
-    parts += [Text(line, style="yellow" if "depend" in line else "dim")
-              for line in footer_lines(result)]
-    return Group(*parts)
+        report.line("where", "bold")
+        for line in legend_lines(result):
+            report.line(f"  {line}")
+        report.line()
+    for line in footer_lines(result):
+        report.line(line, "yellow" if "depend" in line else "dim")
+    return report
 
 
 def result_markdown(result: SymbolicResult, depth: int | None) -> str:
