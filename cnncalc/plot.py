@@ -42,7 +42,9 @@ def _check_output(out: Path, overwrite: bool) -> None:
         raise OptionError(f"--out: {out.name!r} must end in {', '.join(FORMATS)}")
     if not out.parent.is_dir():
         raise OptionError(f"--out: no such directory {str(out.parent)!r}")
-    if out.is_dir() or (out.exists() and not overwrite):
+    if out.is_dir():
+        raise OptionError(f"--out: {str(out)!r} is a directory; give a file name")
+    if out.exists() and not overwrite:
         raise OptionError(f"--out: {str(out)!r} exists; cnncalc does not overwrite files "
                           "(--force replaces it)")
 

@@ -142,3 +142,12 @@ def test_plot_force_replaces_the_file_and_leaves_no_partial(tmp_path):
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]
+
+
+def test_plot_to_a_directory_is_refused_even_with_force(tmp_path):
+    folder = tmp_path / "pics.svg"
+    folder.mkdir()
+    result = runner.invoke(app, ["plot", "lenet5", "--out", str(folder), "--force"])
+    assert result.exit_code == 2
+    assert "is a directory; give a file name" in one_error_line(result)
+    assert folder.is_dir()
