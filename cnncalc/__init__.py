@@ -19,7 +19,7 @@ from .compare import Comparison, compare
 # The rest is imported on first use, so that `cnncalc --version` (and any command that does not
 # need, say, the engine) does not pay for it.
 _LAZY = {
-    "MAC_CONVENTION": "engine", "Analysis": "engine", "FloorWarning": "engine", "Row": "engine",
+    "MAC_CONVENTION": "engine", "Analysis": "engine", "FloorWarning": "windows", "Row": "engine",
     "Totals": "engine", "analyze": "engine",
     "CnncalcError": "errors", "OptionError": "errors", "SpecError": "errors",
     "SpecNotFound": "errors",

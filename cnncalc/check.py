@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import FloorWarning, analyze
+from .engine import analyze
+from .windows import FloorWarning
 from .render import shape_text
 from .errors import OptionError, SpecError
 from .layers import AXES, REGISTRY, Shape, ShapeError
