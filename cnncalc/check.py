@@ -19,12 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import analyze
+from .engine import analyze, implied_merge
 from .windows import FloorWarning
 from .render import shape_text
 from .errors import OptionError, SpecError
+from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import AXES, REGISTRY, Shape, ShapeError
-from .spec import Concat, Leaf, Node, Residual, Sequence, Spec, parse_shape
+from .spec import Spec, parse_shape
 
 SEARCH_LIMIT = 4096  # how far past the input the nearest exact size is looked for
 
@@ -34,63 +35,97 @@ class _Invalid(Exception):
 
 
 class Exactness:
-    """Which axes floor somewhere in ``spec`` for an input shape, memoised per node and shape."""
+    """Which axes floor somewhere in ``spec`` for an input shape: a pass over the graph's ops,
+    where a group that only reads its own input (and whose inner tensors nothing outside reads)
+    is memoised per input shape, as a block instance that recurs costs one lookup."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        self._memo: dict[tuple[int, Shape], tuple[Shape, frozenset[str]]] = {}
+        self.graph = lower(spec)
+        self._memo: dict[tuple[int, Shape], tuple[Shape | None, frozenset[str]]] = {}
+        self._closed = _closed_groups(self.graph)
 
     def floored_axes(self, shape: Shape) -> frozenset[str] | None:
         """The axes ("height", "width") along which some layer floors; ``None`` when the network
         cannot take ``shape`` at all."""
+        shapes: list[Shape | None] = [None] * len(self.graph.ops)
         try:
-            _, axes = self._sequence(self.spec.root.items, shape)
+            return self._range(0, len(self.graph.ops), shape, shapes, None)
         except (_Invalid, ShapeError, SpecError):
             return None
+
+    def _range(self, first: int, end: int, x: Shape, shapes: list[Any],
+               inside: Group | None) -> frozenset[str]:
+        ops = self.graph.ops
+        axes: frozenset[str] = frozenset()
+
+        def shape_of(tensor: int) -> Shape:
+            return x if tensor == GRAPH_INPUT else shapes[tensor]
+
+        i = first
+        while i < end:
+            group = next((g for g in self._closed.get(i, ()) if g.end <= end and g is not inside),
+                         None)
+            if group is not None:
+                key = (group.index, shape_of(group.input))
+                found = self._memo.get(key)
+                if found is None:
+                    found_axes = self._range(group.first, group.end, x, shapes, group)
+                    out = shapes[group.output] if group.output >= group.first else None
+                    found = self._memo[key] = (out, found_axes)
+                elif group.output >= group.first:
+                    shapes[group.output] = found[0]
+                axes |= found[1]
+                i = group.end
+                continue
+            op = ops[i]
+            y, floored = self._visit(op, tuple(shape_of(t) for t in op.inputs), shape_of)
+            shapes[i] = y
+            axes |= floored
+            i += 1
         return axes
 
-    def _sequence(self, items: list[Node], x: Shape) -> tuple[Shape, frozenset[str]]:
-        axes: frozenset[str] = frozenset()
-        for item in items:
-            y, floored = self._node(item, x)
-            axes |= floored
-            if not (isinstance(item, Sequence) and item.side):  # a side head leaves x as it was
-                x = y
-        return x, axes
+    @staticmethod
+    def _visit(op: Op, xs: tuple[Shape, ...], shape_of: Any) -> tuple[Shape, frozenset[str]]:
+        if op.implied is not None:
+            try:
+                return implied_merge(op, list(xs)), frozenset()
+            except SpecError:
+                raise _Invalid from None
+        rule = REGISTRY[op.kind]
+        if any(len(x) not in rule.accepts for x in xs):
+            raise _Invalid
+        config = resolve_config(op, shape_of)
+        x: Any = xs[0] if getattr(rule, "arity", 1) == 1 else xs
+        y = rule.output_shape(config, x)
+        if any(d < 1 for d in y):
+            raise _Invalid
+        return y, frozenset(f.axis for f in rule.floors(config, x))
 
-    def _node(self, node: Node, x: Shape) -> tuple[Shape, frozenset[str]]:
-        key = (id(node), x)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = self._visit(node, x)
-        return found
 
-    def _visit(self, node: Node, x: Shape) -> tuple[Shape, frozenset[str]]:
-        if isinstance(node, Leaf):
-            rule = REGISTRY[node.kind]
-            if len(x) not in rule.accepts:
-                raise _Invalid
-            y = rule.output_shape(node.config, x)
-            if any(d < 1 for d in y):
-                raise _Invalid
-            return y, frozenset(f.axis for f in rule.floors(node.config, x))
-        if isinstance(node, Sequence):
-            return self._sequence(node.items, x)
-        if isinstance(node, Concat):
-            outputs = [self._node(branch, x) for branch in node.branches]
-            shapes = [y for y, _ in outputs]
-            if any(len(y) != 3 for y in shapes) or len({y[1:] for y in shapes}) != 1:
-                raise _Invalid
-            axes = frozenset().union(*(a for _, a in outputs))
-            return (sum(y[0] for y in shapes), *shapes[0][1:]), axes
-        if isinstance(node, Residual):
-            y, axes = self._sequence(node.body, x)
-            s, short_axes = self._node(node.shortcut, x) if node.shortcut is not None else (x, frozenset())
-            if y != s:
-                raise _Invalid
-            z, post_axes = self._sequence(node.post, y)
-            return z, axes | short_axes | post_axes
-        raise TypeError(node)  # pragma: no cover - the loader makes only these
+def _closed_groups(graph: Graph) -> dict[int, list[Group]]:
+    """Groups whose ops read only tensors made inside them or the group's input, whose inner
+    tensors nothing after them reads except the group's output, and that hold no op whose config
+    reads shapes; by first op, the largest first."""
+    readers: dict[int, int] = {}  # tensor → the last op reading it
+    for op in graph.ops:
+        for t in op.inputs:
+            readers[t] = op.index
+        for _, t in (*op.refs, *op.tensors):
+            readers[t] = op.index
+    closed: dict[int, list[Group]] = {}
+    for g in graph.groups:
+        inner = range(g.first, g.end)
+        if g.first == g.end:
+            continue
+        ok = all(not op.dynamic and all(t in inner or t == g.input for t in op.inputs)
+                 for op in graph.ops[g.first:g.end])
+        ok = ok and all(readers.get(t, -1) < g.end or t == g.output for t in inner)
+        if ok:
+            closed.setdefault(g.first, []).append(g)
+    for groups in closed.values():
+        groups.sort(key=lambda g: g.first - g.end)
+    return closed
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Callable
 
 from .engine import Analysis, Row, Totals
 from .errors import OptionError
-from .spec import Concat, Leaf, Node, Residual, Sequence, Spec
+from .graph import Op
+from .spec import Leaf  # the rules read kind and config, which graph ops share
 
 # The versions whose rules are reproduced here (checked against these, with torch 2.13.0).
 TOOL_VERSIONS = {
@@ -341,28 +342,15 @@ def get(name: str | Convention) -> Convention:
 # Counting an analysis
 
 
-def leaves_by_path(spec: Spec) -> dict[str, Leaf]:
-    """Every leaf layer of the spec tree by its dotted path."""
-    out: dict[str, Leaf] = {}
-
-    def visit(node: Node) -> None:
-        if isinstance(node, Leaf):
-            out[node.path] = node
-        elif isinstance(node, Sequence):
-            for item in node.items:
-                visit(item)
-        elif isinstance(node, Concat):
-            for branch in node.branches:
-                visit(branch)
-        elif isinstance(node, Residual):
-            for item in node.body:
-                visit(item)
-            if node.shortcut is not None:
-                visit(node.shortcut)
-            for item in node.post:
-                visit(item)
-
-    visit(spec.root)
+def layers_by_path(analysis: Analysis) -> dict[str, Op]:
+    """Every row op of the analysis's graph by its dotted path, its config as resolved for the
+    analysis's input (what a convention's rule reads: ``kind`` and ``config``)."""
+    assert analysis.graph is not None
+    out: dict[str, Op] = {}
+    for op in analysis.graph.ops:
+        if op.row:
+            out[op.path] = (op if not op.dynamic
+                            else replace(op, config=analysis.configs[op.index]))
     return out
 
 
@@ -380,7 +368,7 @@ class Count:
 def count(analysis: Analysis, convention: str | Convention = DEFAULT) -> Count:
     """Count ``analysis`` under ``convention`` (a name from :data:`CONVENTIONS` or an object)."""
     conv = get(convention)
-    leaves = leaves_by_path(analysis.spec)
+    leaves = layers_by_path(analysis)
     per_leaf: dict[str, Counts] = {}
     for row in analysis.rows:
         if row.leaf:
@@ -395,19 +383,11 @@ def count(analysis: Analysis, convention: str | Convention = DEFAULT) -> Count:
             continue
         for op, n in per_leaf[row.path].items():
             by_operator[op] = by_operator.get(op, 0) + n
-    by_path: dict[str, int] = {}
-    for i, row in enumerate(analysis.rows):
-        if row.leaf:
-            by_path[row.path] = sum(per_leaf[row.path].values())
-            continue
-        prefix = row.path + "."
-        total = 0
-        for other in analysis.rows[i + 1:]:
-            if not other.path.startswith(prefix):
-                break
-            if other.leaf and other.head == row.head:
-                total += sum(per_leaf[other.path].values())
-        by_path[row.path] = total
+    by_path = {path: sum(counts.values()) for path, counts in per_leaf.items()}
+    ops = analysis.graph.ops if analysis.graph is not None else []
+    for group in (analysis.graph.groups if analysis.graph is not None else []):
+        by_path[group.path] = sum(by_path[op.path] for op in ops[group.first:group.end]
+                                  if op.row and op.head == group.head)
     return Count(conv, sum(by_operator.values()), by_operator, by_path, head_total)
 
 
@@ -505,7 +485,7 @@ def reconcile(analysis: Analysis, conventions: list[str] | None = None,
                 operators.append(op)
     order = {op: i for i, op in enumerate(operators)}
     leaf_order: dict[str, int] = {}  # operator kinds in network order (the kind, not its label)
-    for leaf in leaves_by_path(analysis.spec).values():
+    for leaf in layers_by_path(analysis).values():
         leaf_order.setdefault(leaf.kind, len(leaf_order))
     operators.sort(key=lambda op: (leaf_order.get(op.split(" ")[0], len(leaf_order)), order[op]))
     rows = []
@@ -522,5 +502,5 @@ def reconcile(analysis: Analysis, conventions: list[str] | None = None,
 
 __all__ = [
     "CONVENTIONS", "Convention", "Count", "DEFAULT", "Difference", "Reconciled", "Reconciliation",
-    "TOOL_VERSIONS", "apply", "count", "get", "leaves_by_path", "names", "reconcile",
+    "TOOL_VERSIONS", "apply", "count", "get", "layers_by_path", "names", "reconcile",
 ]

@@ -23,9 +23,10 @@ from math import prod
 from typing import Any
 
 from .errors import OptionError, SpecError
-from .layers import REGISTRY, Shape, ShapeError
+from .graph import GRAPH_INPUT, Graph, GraphWarning, Group, Op, lower, resolve_config
+from .layers import REGISTRY, Config, Shape, ShapeError
+from .spec import Spec, parse_shape
 from .windows import _ZERO, Field2, FloorWarning
-from .spec import Concat, Leaf, Node, Residual, Sequence, Spec, parse_shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}
 
@@ -114,129 +115,167 @@ class Analysis(RowLookup):
     warnings: list[FloorWarning]
     # the counting convention of every ``macs`` figure (cnncalc.conventions; "macs" here)
     convention: str = "macs"
+    # The graph the rows come from (cnncalc.graph), and per op its output shape and its config
+    # as resolved for this input (shape references and ${X.channels} filled in).
+    graph: Graph | None = field(default=None, repr=False, compare=False)
+    shapes: list[Shape] = field(default_factory=list, repr=False, compare=False)
+    configs: list[Config] = field(default_factory=list, repr=False, compare=False)
+    # every output's shape, per sample (``output`` is the first); one unless the spec lists
+    # ``outputs``
+    outputs: tuple[Shape, ...] = ()
+    # what the graph allows but looks like a mistake (a layer whose output is never used)
+    graph_warnings: list[GraphWarning] = field(default_factory=list)
+
+    def op_row(self, op: Op) -> Row:
+        """The row of a row op."""
+        return self.row(op.path)
 
 
 @dataclass
 class _Walk:
-    spec: Spec
+    """One pass over the graph's ops in order: each op's shape, counts and receptive field, then
+    every group's row from running sums (O(1) a group)."""
+
+    graph: Graph
     batch: int
     bytes_per_element: int
     explain: bool = False
-    rows: list[Row] = field(default_factory=list)
+    shapes: list[Shape] = field(default_factory=list)  # per op: its output, per sample
+    fields: list[Field2] = field(default_factory=list)  # per op: its output's receptive field
+    configs: list[Config] = field(default_factory=list)  # per op: as resolved for this input
+    op_rows: dict[int, Row] = field(default_factory=dict)
     warnings: list[FloorWarning] = field(default_factory=list)
-    # Running sums over the leaf rows so far, so that a group's sums are a difference (O(1)):
-    # params, trainable, buffers, then MACs and activation bytes off side heads, then on them.
-    sums: list[int] = field(default_factory=lambda: [0] * 7)
+    # sums[i]: params, trainable, buffers, then MACs and activation bytes off side heads, then
+    # on them, over ops[:i]: a group's sums are a difference
+    sums: list[list[int]] = field(default_factory=lambda: [[0] * 7])
+    input: Shape = ()
+    input_field: Field2 = field(default_factory=Field2)
 
-    # Each visit returns (output shape, receptive field) and appends rows pre-order.
+    def shape_of(self, tensor: int) -> Shape:
+        return self.input if tensor == GRAPH_INPUT else self.shapes[tensor]
 
-    def count(self, row: Row) -> None:
-        sums, k = self.sums, (5 if row.head else 3)
-        sums[0] += row.params
-        sums[1] += row.trainable_params
-        sums[2] += row.buffers
-        sums[k] += row.macs
-        sums[k + 1] += row.activation_bytes
+    def field_of(self, tensor: int) -> Field2:
+        return self.input_field if tensor == GRAPH_INPUT else self.fields[tensor]
 
-    def leaf(self, node: Leaf, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
-        rule = REGISTRY[node.kind]
+    def run(self, x: Shape) -> None:
+        self.input = x
+        for op in self.graph.ops:
+            self.op(op)
+
+    def count(self, row: Row | None) -> None:
+        sums = list(self.sums[-1])
+        if row is not None:
+            k = 5 if row.head else 3
+            sums[0] += row.params
+            sums[1] += row.trainable_params
+            sums[2] += row.buffers
+            sums[k] += row.macs
+            sums[k + 1] += row.activation_bytes
+        self.sums.append(sums)
+
+    def op(self, op: Op) -> None:
+        xs = [self.shape_of(t) for t in op.inputs]
+        if op.implied is not None:
+            y = implied_merge(op, xs)
+            self.shapes.append(y)
+            self.fields.append(Field2.union([self.field_of(t) for t in op.inputs]))
+            self.configs.append(op.config)
+            self.count(None)
+            return
+        rule = REGISTRY[op.kind]
+        config = resolve_config(op, self.shape_of)
+        x: Any = xs[0] if getattr(rule, "arity", 1) == 1 else tuple(xs)
         try:
-            if len(x) not in rule.accepts:
-                shape = "×".join(map(str, x))
-                need = " or ".join("a vector" if r == 1 else "a C×H×W map" for r in rule.accepts)
-                hint = " (add a flatten layer first)" if rule.accepts == (1,) else ""
-                raise ShapeError(f"{node.kind} needs {need}, got {shape}{hint}")
-            y = rule.output_shape(node.config, x)
-            params = rule.params(node.config, x)
-            trainable = rule.trainable(node.config, x)
-            buffers = rule.buffers(node.config, x)
-            macs = rule.macs(node.config, x, y)
-            window = rule.window(node.config, x)
-            floors = rule.floors(node.config, x)
+            for shape in xs:
+                check_rank(op.kind, rule.accepts, shape)
+            y = rule.output_shape(config, x)
+            params = rule.params(config, x)
+            trainable = rule.trainable(config, x)
+            buffers = rule.buffers(config, x)
+            macs = rule.macs(config, x, y)
+            window = rule.window(config, x)
+            floors = rule.floors(config, x)
         except ShapeError as exc:
-            raise SpecError(f"{exc} (input {'×'.join(map(str, x))})", node.where, node.path) from None
+            shown = ", ".join("×".join(map(str, s)) for s in xs)
+            raise SpecError(f"{exc} (input {shown})", op.where, op.path) from None
         if any(d < 1 for d in y):
-            raise SpecError(f"output size {'×'.join(map(str, y))} is empty", node.where, node.path)
+            raise SpecError(f"output size {'×'.join(map(str, y))} is empty", op.where, op.path)
         if floors:
-            self.warnings.append(FloorWarning(node.path, tuple(floors)))
+            self.warnings.append(FloorWarning(op.path, tuple(floors)))
+        rf = (self.field_of(op.inputs[0]) if len(op.inputs) == 1
+              else Field2.union([self.field_of(t) for t in op.inputs]))
         out_rf = rf.through(window)
         formula: tuple[str, ...] = ()
         if self.explain:
-            formula = tuple(rule.explain(node.config, x, y))
+            formula = tuple(rule.explain(config, x, y))
             if window is not None:
                 formula += tuple(rf.through_text(window))
-        self.rows.append(Row(
-            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
-            leaf=True, head=head, input=x, output=y, settings=REGISTRY[node.kind].describe(node.config),
-            params=params, trainable_params=trainable, buffers=buffers, macs=macs * self.batch,
+        row = Row(
+            path=op.path, name=op.name, kind=op.label, depth=op.depth, leaf=True, head=op.head,
+            input=xs[0], output=y, settings=rule.describe(config), params=params,
+            trainable_params=trainable, buffers=buffers, macs=macs * self.batch,
             activation_bytes=prod(y) * self.batch * self.bytes_per_element,
-            rf=out_rf.size, jump=out_rf.jump, rf_start=out_rf.start, formula=formula))
-        self.count(self.rows[-1])
-        return y, out_rf
+            rf=out_rf.size, jump=out_rf.jump, rf_start=out_rf.start, formula=formula)
+        self.shapes.append(y)
+        self.fields.append(out_rf)
+        self.configs.append(config)
+        self.op_rows[op.index] = row
+        self.count(row if op.row else None)
 
-    def node(self, node: Node, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
-        if isinstance(node, Leaf):
-            return self.leaf(node, x, rf, head)
-        slot, before = len(self.rows), list(self.sums)
-        self.rows.append(None)  # type: ignore[arg-type]  # the group's row, filled in below
-        if isinstance(node, Sequence):
-            y, out_rf = self.sequence(node.items, x, rf, head or node.side)
-        elif isinstance(node, Concat):
-            y, out_rf = self.concat(node, x, rf, head)
-        elif isinstance(node, Residual):
-            y, out_rf = self.residual(node, x, rf, head)
-        else:  # pragma: no cover - the loader makes only these
-            raise TypeError(node)
-        self.rows[slot] = self.group_row(node, before, x, y, out_rf, head or
-                                         (isinstance(node, Sequence) and node.side))
-        if isinstance(node, Sequence) and node.side:
-            return x, rf  # a side head leaves the main path as it found it
-        return y, out_rf
-
-    def sequence(self, items: list[Node], x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
-        for item in items:
-            x, rf = self.node(item, x, rf, head)
-        return x, rf
-
-    def concat(self, node: Concat, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
-        outputs = [self.node(branch, x, rf, head) for branch in node.branches]
-        shapes = [y for y, _ in outputs]
-        if any(len(y) != 3 for y in shapes) or len({y[1:] for y in shapes}) != 1:
-            listed = ", ".join(f"{b.name} {'×'.join(map(str, y))}" for b, y in zip(node.branches, shapes))
-            raise SpecError(f"concat branches must agree on H×W: {listed}", node.where, node.path)
-        channels = sum(y[0] for y in shapes)
-        return (channels, *shapes[0][1:]), Field2.union([f for _, f in outputs])
-
-    def residual(self, node: Residual, x: Shape, rf: Field2, head: bool) -> tuple[Shape, Field2]:
-        y, main_rf = self.sequence(node.body, x, rf, head)
-        if node.shortcut is not None:
-            s, short_rf = self.node(node.shortcut, x, rf, head)
-        else:
-            s, short_rf = x, rf
-        if y != s:
-            raise residual_mismatch(node, y, s)
-        return self.sequence(node.post, y, Field2.union([main_rf, short_rf]), head)
-
-    def group_row(self, node: Node, before: list[int], x: Shape, y: Shape, rf: Field2,
-                  head: bool) -> Row:
-        """Sums over the group's layers (the running sums now less ``before``): all of them for
-        parameters; for MACs and activations, those on the same path as the group (a side head
-        inside counts apart)."""
-        params, trainable, buffers, *paths = (now - then for now, then in zip(self.sums, before))
-        macs, activation_bytes = paths[2:] if head else paths[:2]
+    def group_row(self, group: Group) -> Row:
+        """Sums over the group's ops: all of them for parameters; for MACs and activations,
+        those on the same path as the group (a side head inside counts apart)."""
+        params, trainable, buffers, *paths = (
+            now - then for now, then in zip(self.sums[group.end], self.sums[group.first]))
+        macs, activation_bytes = paths[2:] if group.head else paths[:2]
+        rf = self.field_of(group.output)
         return Row(
-            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
-            leaf=False, head=head, input=x, output=y, settings="", params=params,
-            trainable_params=trainable, buffers=buffers, macs=macs,
-            activation_bytes=activation_bytes, rf=rf.size, jump=rf.jump,
-            rf_start=rf.start)
+            path=group.path, name=group.name, kind=group.label, depth=group.depth, leaf=False,
+            head=group.head, input=self.shape_of(group.input), output=self.shape_of(group.output),
+            settings="", params=params, trainable_params=trainable, buffers=buffers, macs=macs,
+            activation_bytes=activation_bytes, rf=rf.size, jump=rf.jump, rf_start=rf.start)
+
+    def rows(self) -> list[Row]:
+        return [self.op_rows[item.index] if isinstance(item, Op) else self.group_row(item)
+                for item in self.graph.preorder]
 
 
-def residual_mismatch(node: Residual, main: tuple, shortcut: tuple) -> SpecError:
-    """The error for a residual add whose two paths differ (also used by cnncalc.symbolic)."""
-    short = "the shortcut" if node.shortcut else "the identity shortcut"
-    return SpecError(f"cannot add {'×'.join(map(str, main))} (main path) to "
-                     f"{'×'.join(map(str, shortcut))} ({short})", node.where, node.path)
+def check_rank(kind: str, accepts: tuple[int, ...], x: Shape) -> None:
+    """Refuse an input of a rank the kind does not take, saying which ranks it takes."""
+    if len(x) in accepts:
+        return
+    shape = "×".join(map(str, x))
+    need = " or ".join(RANK_NAMES.get(r, f"a rank-{r} tensor") for r in accepts)
+    hint = " (add a flatten layer first)" if accepts == (1,) else ""
+    raise ShapeError(f"{kind} needs {need}, got {shape}{hint}")
+
+
+RANK_NAMES = {1: "a vector", 2: "a C×L sequence", 3: "a C×H×W map", 4: "a C×D×H×W volume"}
+
+
+def implied_merge(op: Op, xs: list[Shape]) -> Shape:
+    """The concat of a ``concat:`` with branches, or the add of a ``residual:``."""
+    if op.implied == "residual":
+        if xs[0] != xs[1]:
+            raise implied_mismatch(op, xs)
+        return xs[0]
+    if len({len(y) for y in xs}) != 1 or len({y[1:] for y in xs}) != 1:
+        raise implied_mismatch(op, xs)
+    return (sum(y[0] for y in xs), *xs[0][1:])
+
+
+def implied_mismatch(op: Op, xs: list[Any]) -> SpecError:
+    """The error of a residual or concat construct whose paths do not fit together (the messages
+    of the tree constructs; also used by cnncalc.symbolic)."""
+    def text(shape: Any) -> str:
+        return "×".join(map(str, shape))
+
+    if op.implied == "residual":
+        return SpecError(f"cannot add {text(xs[0])} (main path) to {text(xs[1])} "
+                         f"({op.operands[1]})", op.where, op.path)
+    listed = ", ".join(f"{name} {text(y)}" for name, y in zip(op.operands, xs))
+    what = "H×W" if all(len(y) == 3 for y in xs) else "their size on every axis but channels"
+    return SpecError(f"concat branches must agree on {what}: {listed}", op.where, op.path)
 
 
 def bytes_per_element(dtype: str) -> int:
@@ -260,9 +299,11 @@ def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
         raise OptionError(f"--input: {exc}") from None
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
-    walk = _Walk(spec, batch, bytes_per_element(dtype), explain)
-    output, _ = walk.sequence(spec.root.items, shape, Field2(), head=False)
-    leaves = [r for r in walk.rows if r.leaf]
+    graph = lower(spec)
+    walk = _Walk(graph, batch, bytes_per_element(dtype), explain)
+    walk.run(shape)
+    rows = walk.rows()
+    leaves = [walk.op_rows[op.index] for op in graph.ops if op.row]
     main = [r for r in leaves if not r.head]
     heads = [r for r in leaves if r.head]
     params = sum(r.params for r in leaves)
@@ -274,5 +315,8 @@ def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
         param_bytes=params * size, buffer_bytes=buffers * size,
         head_params=sum(r.params for r in heads), head_macs=sum(r.macs for r in heads),
         head_activation_bytes=sum(r.activation_bytes for r in heads))
-    return Analysis(spec=spec, input=shape, batch=batch, dtype=dtype, output=output,
-                    rows=walk.rows, totals=totals, warnings=walk.warnings)
+    outputs = tuple(walk.shape_of(t) for t in graph.outputs)
+    return Analysis(spec=spec, input=shape, batch=batch, dtype=dtype, output=outputs[0],
+                    rows=rows, totals=totals, warnings=walk.warnings, graph=graph,
+                    shapes=walk.shapes, configs=walk.configs, outputs=outputs,
+                    graph_warnings=list(graph.warnings))

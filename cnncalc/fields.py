@@ -111,3 +111,14 @@ def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:
             raise FieldError(f"entry {index} lists an input map twice: {list(maps)}")
         table.append(maps)
     return tuple(table)
+
+
+def tensor_name(value: Any) -> str:
+    """The name of a tensor (given with ``as`` somewhere before, or ``input``): the layer reads
+    its shape. The spec's lowering resolves it; rules see the tensor's shape (cnncalc.graph)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise FieldError(f"must name a tensor (a name given with 'as', or input), got {brief(value)}")
+    return str(value).strip()
+
+
+tensor_name.names_a_tensor = True  # type: ignore[attr-defined]

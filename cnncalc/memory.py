@@ -19,8 +19,8 @@ from math import prod
 
 from .engine import Analysis, Row, bytes_per_element
 from .errors import OptionError
+from .graph import GRAPH_INPUT, Op
 from .layers import REGISTRY
-from .spec import Concat, Leaf, Node, Residual, Sequence
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # extra copies of the trainable params
 
@@ -144,58 +144,47 @@ class _Replay:
         return t.id
 
     def run(self) -> None:
+        """The graph's ops in order; side heads only in training (inference skips them)."""
+        graph = self.analysis.graph
         x = self.new(prod(self.analysis.input), "input")
         self.tensors[x].producer = -1
-        x = self.sequence(self.analysis.spec.root.items, x)
-        self.outputs.append(x)
+        ids = {GRAPH_INPUT: x}  # graph tensor → replay tensor
+        for op in graph.ops:
+            if op.head and not self.training:
+                continue
+            ids[op.index] = self.op(op, [ids[t] for t in op.inputs])
+        self.outputs.extend(ids[t] for t in graph.outputs)
+        if self.training:
+            self.outputs.extend(ids[g.output] for g in graph.groups if g.side)
 
-    def sequence(self, items: list[Node], x: int) -> int:
-        for item in items:
-            x = self.node(item, x)
-        return x
-
-    def node(self, node: Node, x: int) -> int:
-        if isinstance(node, Leaf):
-            return self.leaf(node, x)
-        if isinstance(node, Sequence):
-            if node.side:
-                if self.training:
-                    self.outputs.append(self.sequence(node.items, x))
-                return x
-            return self.sequence(node.items, x)
-        if isinstance(node, Concat):
-            outs = [self.node(branch, x) for branch in node.branches]
-            row = self.rows[node.path]
-            y = self.new(prod(row.output), f"{node.path} concat")
-            self.steps.append(_Step(node.path, "concat", outs, y, None))
+    def op(self, op: Op, inputs: list[int]) -> int:
+        shape = self.analysis.shapes[op.index]
+        if op.implied is not None:
+            kind = "concat" if op.implied == "concat" else "add"
+            y = self.new(prod(shape), f"{op.path} {kind}")
+            self.steps.append(_Step(op.path, kind, inputs, y, None))
             return y
-        if isinstance(node, Residual):
-            y = self.sequence(node.body, x)
-            s = self.node(node.shortcut, x) if node.shortcut is not None else x
-            row = self.rows[node.path]
-            body_out = self.rows[node.body[-1].path].output if node.body else row.input
-            out = self.new(prod(body_out), f"{node.path} add")
-            self.steps.append(_Step(node.path, "add", [y, s], out, None))
-            return self.sequence(node.post, out)
-        raise TypeError(node)  # pragma: no cover
-
-    def leaf(self, leaf: Leaf, x: int) -> int:
-        row = self.rows[leaf.path]
-        rule = REGISTRY[leaf.kind]
+        row = self.rows[op.path]
+        rule = REGISTRY[op.kind]
         if rule.view_in_training if self.training else rule.view_at_inference:
-            self.steps.append(_Step(leaf.path, leaf.kind, [x], x, row))
-            return x
-        y = self.new(prod(row.output), f"{leaf.path} output")
-        step = _Step(leaf.path, leaf.kind, [x], y, row)
+            self.steps.append(_Step(op.path, op.kind, inputs, inputs[0], row))
+            return inputs[0]
+        y = self.new(prod(row.output), f"{op.path} output")
+        step = _Step(op.path, op.kind, inputs, y, row)
         self.steps.append(step)
         if self.training:
-            self.saves(step, leaf, row, x, y)
+            self.saves(step, op, row, inputs[0], y)
         return y
 
-    def saves(self, step: _Step, leaf: Leaf, row: Row, x: int, y: int) -> None:
+    def saves(self, step: _Step, leaf: Op, row: Row, x: int, y: int) -> None:
         """Record what autograd keeps for the layer's backward (its kind's rule)."""
         at = len(self.steps) - 1
-        saved = REGISTRY[leaf.kind].saved_for_backward(leaf.config, row.input, row.output)
+        rule = REGISTRY[leaf.kind]
+        config = self.analysis.configs[leaf.index]
+        shapes = (row.input if getattr(rule, "arity", 1) == 1
+                  else tuple(self.analysis.shapes[t] if t != GRAPH_INPUT else self.analysis.input
+                             for t in leaf.inputs))
+        saved = rule.saved_for_backward(config, shapes, row.output)
         for item in saved:
             if item.what in ("input", "output"):
                 step.saves.append(x if item.what == "input" else y)

@@ -43,6 +43,8 @@ _PARSERS: dict[Any, dict[str, Any]] = {
     f.boolean: {"type": "boolean"},
     f.number: {"type": "number"},
     f.probability: {"type": "number", "minimum": 0, "maximum": 1},
+    f.tensor_name: {"type": ["string", "integer"],
+                    "description": "a tensor's name (given with as), or input"},
     f.connection_table: {"type": "array", "minItems": 1,
                          "items": {"type": "array", "minItems": 1, "uniqueItems": True,
                                    "items": _NONNEGATIVE}},
@@ -77,6 +79,17 @@ _COMMON = {
              "type": ["string", "integer"]},
     "when": {"description": "leave the item out when false",
              "anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/expression"}]},
+    "as": {"description": "name the item's output tensor (for from, with, like, outputs)",
+           "type": ["string", "integer"]},
+    "from": {"description": "read this tensor instead of the previous item's output (merge "
+                            "kinds: a list of every operand)",
+             "anyOf": [{"type": ["string", "integer"]},
+                       {"type": "array", "items": {"type": ["string", "integer"]},
+                        "minItems": 1}]},
+    "with": {"description": "merge kinds: the tensors merged with the current one",
+             "anyOf": [{"type": ["string", "integer"]},
+                       {"type": "array", "items": {"type": ["string", "integer"]},
+                        "minItems": 1}]},
 }
 assert tuple(_COMMON) == COMMON_FIELDS
 
@@ -134,6 +147,14 @@ _KEYWORD_SCHEMAS: dict[str, dict[str, Any]] = {
 assert tuple(_KEYWORD_SCHEMAS) == KEYWORDS
 
 
+def _keyword_ref(keyword: str) -> dict[str, Any]:
+    """A keyword's schema; ``concat`` is also a merge kind (with from/with instead of branches)."""
+    ref = {"$ref": f"#/definitions/keywords/{keyword}"}
+    if keyword in REGISTRY:
+        return {"anyOf": [ref, {"$ref": f"#/definitions/kinds/{keyword}"}]}
+    return ref
+
+
 def spec_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07) of a spec file, built from the registry and the keywords."""
     taken = [*REGISTRY, *KEYWORDS]
@@ -143,7 +164,7 @@ def spec_schema() -> dict[str, Any]:
              "anyOf": [{"enum": list(REGISTRY)}, {"type": "string"}]},
             {"type": "object", "minProperties": 1, "maxProperties": 1,
              "properties": {**{k: {"$ref": f"#/definitions/kinds/{k}"} for k in REGISTRY},
-                            **{k: {"$ref": f"#/definitions/keywords/{k}"} for k in KEYWORDS}},
+                            **{k: _keyword_ref(k) for k in KEYWORDS}},
              "additionalProperties": {
                  "description": "a block of this spec, with its parameters as fields",
                  "type": ["object", "null"]}},
@@ -163,6 +184,11 @@ def spec_schema() -> dict[str, Any]:
                    "propertyNames": {"not": {"enum": taken}},
                    "additionalProperties": {"$ref": "#/definitions/block"}},
         "layers": _LAYERS,
+        "outputs": {"description": "the spec's outputs: tensor names given with as (default: "
+                                   "the last layer's output)",
+                    "anyOf": [{"type": ["string", "integer"]},
+                              {"type": "array", "items": {"type": ["string", "integer"]},
+                               "minItems": 1}]},
     }
     assert tuple(top) == TOP_LEVEL_KEYS
     return {

@@ -40,8 +40,12 @@ from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
 KEYWORDS = ("sequence", "concat", "residual", "head", "repeat")
-COMMON_FIELDS = ("name", "when")
-TOP_LEVEL_KEYS = ("name", "title", "description", "source", "input", "blocks", "layers")
+# on any item: its name, whether it is there, and the graph: the tensor it names (as), the
+# tensor it reads (from) and, for merge kinds, the tensors it merges the current one with (with)
+GRAPH_FIELDS = ("as", "from", "with")
+COMMON_FIELDS = ("name", "when", *GRAPH_FIELDS)
+TOP_LEVEL_KEYS = ("name", "title", "description", "source", "input", "blocks", "layers",
+                  "outputs")
 
 # Limits (docs/errors.md): they bound the time and memory any spec text can cost.
 MAX_NODES = 100_000  # expansion steps: layers, groups, repeat copies and items left out by when
@@ -55,14 +59,37 @@ MAX_TEXT = 1_000  # characters of text an expression builds
 # The tree
 
 
+class Scope:
+    """Where tensor names live: the spec's top level, or one block instance. Names are looked up
+    in the scope, then in the scopes it is used from. ``input`` is the tensor the block instance
+    reads (set when the spec is lowered, cnncalc.graph)."""
+
+    __slots__ = ("parent", "input")
+
+    def __init__(self, parent: Scope | None = None):
+        self.parent = parent
+        self.input: int | None = None
+
+
 @dataclass(kw_only=True)
 class Node:
-    """A layer or a group of layers, at a dotted ``path`` (``layer3.2.conv1``)."""
+    """A layer or a group of layers, at a dotted ``path`` (``layer3.2.conv1``).
+
+    The graph fields: ``tensor_name`` (``as``) names its output in ``scope``; ``source``
+    (``from``) is the tensor it reads instead of the previous item's output (a list of tensors
+    for a merge kind); ``extra`` (``with``) the tensors a merge kind merges the current one with.
+    ``opens`` is the scope of a block instance's own names.
+    """
 
     name: str
     path: str
     label: str  # what tables show as its kind: the layer kind, keyword or block name
     where: Location
+    scope: Scope | None = field(default=None, repr=False)
+    opens: Scope | None = field(default=None, repr=False)
+    tensor_name: str | None = None
+    source: str | list[str] | None = None
+    extra: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -71,6 +98,8 @@ class Leaf(Node):
 
     kind: str
     config: dict[str, Any]
+    # the fields whose value names a tensor (crop's and upsample's ``like``)
+    tensor_fields: frozenset[str] = frozenset()
 
 
 @dataclass(kw_only=True)
@@ -108,6 +137,10 @@ class Spec:
     file: str
     input: Shape
     root: Sequence = field(repr=False)
+    outputs: list[tuple[str, Location]] = field(default_factory=list)  # top-level ``outputs``
+    scope: Scope = field(default_factory=Scope, repr=False)  # the top level's tensor names
+    # every name given with ``as``, where first given: for "defined later" messages
+    tensor_names: dict[str, Location] = field(default_factory=dict, repr=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,17 +209,37 @@ def _bounded(value: Any, text: str) -> Any:
     return value
 
 
+class NeedsShapes(Exception):
+    """An expression reads a tensor's shape (``${input.channels}``): it is evaluated when the
+    spec is analysed, not when it is loaded."""
+
+
+_CHANNELS = "\0channels"  # the env key under which evaluation finds tensors' channel counts
+SHAPE_ATTRIBUTES = ("channels",)
+
+
 def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, str)):
         return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        if node.attr not in SHAPE_ATTRIBUTES:
+            raise ValueError(f"${{{text}}}: a tensor has only .channels, not .{node.attr}")
+        if _CHANNELS not in env:
+            raise NeedsShapes(text)
+        return env[_CHANNELS][node.value.id]
     if isinstance(node, ast.Name):
         if node.id in ("true", "false", "True", "False"):
             return node.id.lower() == "true"
         if node.id not in env:
-            known = ", ".join(sorted(env)) or "none"
+            known = ", ".join(sorted(k for k in env if k != _CHANNELS)) or "none"
             raise ValueError(f"${{{text}}} uses {node.id!r}, which is not a parameter here "
                              f"(parameters: {known})")
-        return env[node.id]
+        value = env[node.id]
+        if isinstance(value, Deferred):
+            if _CHANNELS not in env:
+                raise NeedsShapes(text)
+            return value.value(env[_CHANNELS])
+        return value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env, text), _eval(node.right, env, text)
         if type(node.op) in (ast.FloorDiv, ast.Mod) and right == 0:
@@ -212,6 +265,46 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         return all(values) if isinstance(node.op, ast.And) else any(values)
     raise ValueError(f"${{{text}}}: only integers, booleans, + - * // %, comparisons and "
                      "and/or/not are allowed")
+
+
+@dataclass(eq=False)
+class Deferred:
+    """A whole-value ``${…}`` expression that reads tensor shapes (``${input.channels // 4}``),
+    kept with its parameters and scope until the spec is analysed (cnncalc.graph)."""
+
+    text: str
+    env: dict[str, Any]
+    scope: Scope
+    where: Location
+
+    def refs(self) -> list[tuple[Scope, str]]:
+        """The (scope, tensor name) pairs it reads, its parameters' included."""
+        found: list[tuple[Scope, str]] = []
+        for node in ast.walk(_parsed(self.text.strip())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                found.append((self.scope, node.value.id))
+            elif isinstance(node, ast.Name) and isinstance(self.env.get(node.id), Deferred):
+                found.extend(self.env[node.id].refs())
+        return found
+
+    def value(self, channels: dict[tuple[int, str], int]) -> Any:
+        """The expression's value, given the channels of each (id(scope), tensor) it reads."""
+        mine = {name: count for (scope, name), count in channels.items() if scope == id(self.scope)}
+        env = {**self.env, _CHANNELS: mine}
+        for name, value in self.env.items():
+            if isinstance(value, Deferred):
+                env[name] = value.value(channels)
+        try:
+            return _eval(_parsed(self.text.strip()), env, self.text)
+        except KeyError as exc:  # pragma: no cover - lowering resolved every name
+            raise ValueError(f"${{{self.text}}}: unknown tensor {exc}") from None
+
+    def resolve(self, channels: dict[tuple[int, str], int], spec_field: Any, node: Any) -> Any:
+        """The parsed field value for one analysis (errors located at the expression)."""
+        try:
+            return spec_field.parse(self.value(channels))
+        except (ValueError, FieldError) as exc:
+            raise SpecError(f"{exc}", self.where, node.path) from None
 
 
 def substitute(value: Any, env: dict[str, Any]) -> Any:
@@ -242,12 +335,20 @@ class _Context:
     env: dict[str, Any] = field(default_factory=dict)
     stack: tuple[str, ...] = ()
     nodes: list[int] = field(default_factory=lambda: [0])  # shared step counter, for MAX_NODES
+    scope: Scope = field(default_factory=Scope)
+    tensor_names: dict[str, Location] = field(default_factory=dict)  # every ``as``, spec-wide
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
 
     def inside(self, block: str, env: dict[str, Any]) -> _Context:
-        return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes)
+        """The context of a block instance: its parameters and a scope of its own."""
+        return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes,
+                        Scope(self.scope), self.tensor_names)
+
+    def copy_with(self, env: dict[str, Any]) -> _Context:
+        return _Context(self.file, self.blocks, env, self.stack, self.nodes, self.scope,
+                        self.tensor_names)
 
 
 def _join(parent: str, name: str) -> str:
@@ -283,11 +384,23 @@ def _check_fields(fields: YamlMap, allowed: tuple[str, ...], what: str, ctx: _Co
                             ctx.at(fields.key_position(key)), path)
 
 
-def _subst(fields: YamlMap, key: str, ctx: _Context, path: str | None) -> Any:
+def _subst(fields: YamlMap, key: str, ctx: _Context, path: str | None,
+           deferrable: bool = False) -> Any:
+    """The field's value with ``${…}`` evaluated. With ``deferrable``, a whole-value expression
+    that reads a tensor's shape becomes a :class:`Deferred` (elsewhere it is an error)."""
+    where = ctx.at(fields.position_of(key))
     try:
         return substitute(fields[key], ctx.env)
+    except NeedsShapes:
+        raw = fields[key]
+        whole = _EXPRESSION.fullmatch(raw.strip()) if isinstance(raw, str) else None
+        if not deferrable or whole is None:
+            raise SpecError(f"{key}: ${{…}} that reads a tensor's shape (.channels) can only be "
+                            "a layer field's or a block argument's whole value", where,
+                            path) from None
+        return Deferred(whole.group(1), dict(ctx.env), ctx.scope, where)
     except (ValueError, TypeError) as exc:
-        raise SpecError(f"{key}: {exc}", ctx.at(fields.position_of(key)), path) from None
+        raise SpecError(f"{key}: {exc}", where, path) from None
 
 
 def _name_of(fields: YamlMap, ctx: _Context, siblings: list[Node], parent: str) -> str:
@@ -353,7 +466,56 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
         return
     name = _name_of(fields, ctx, out, parent)
     path = _join(parent, name)
-    out.append(_build_node(key, fields, ctx, name, path, where))
+    node = _build_node(key, fields, ctx, name, path, where)
+    _graph_fields(node, fields, ctx)
+    out.append(node)
+
+
+def _tensor_ref(value: Any, what: str, where: Location, path: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise SpecError(f"{what} must name a tensor (a name given with 'as', or input), got "
+                        f"{brief(value)}", where, path)
+    return str(value).strip()
+
+
+def _tensor_refs(fields: YamlMap, key: str, ctx: _Context, path: str) -> list[str] | str:
+    value = _subst(fields, key, ctx, path)
+    where = ctx.at(fields.position_of(key))
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"{key} must name at least one tensor", where, path)
+        return [_tensor_ref(v, key, where, path) for v in value]
+    return _tensor_ref(value, key, where, path)
+
+
+def _graph_fields(node: Node, fields: YamlMap, ctx: _Context) -> None:
+    """``as``, ``from`` and ``with`` of an item: the tensors it names and reads."""
+    node.scope = ctx.scope
+    merges = isinstance(node, Leaf) and getattr(REGISTRY[node.kind], "arity", 1) != 1
+    if "as" in fields:
+        where = ctx.at(fields.position_of("as"))
+        name = _tensor_ref(_subst(fields, "as", ctx, node.path), "as", where, node.path)
+        node.tensor_name = name
+        ctx.tensor_names.setdefault(name, where)
+    if "from" in fields:
+        source = _tensor_refs(fields, "from", ctx, node.path)
+        if isinstance(source, list) and not merges:
+            if len(source) != 1:
+                raise SpecError(f"from: {node.label} reads one tensor; only merge kinds (add, "
+                                "mul, concat) take a list", ctx.at(fields.position_of("from")),
+                                node.path)
+            source = source[0]
+        node.source = source
+    if "with" in fields:
+        where = ctx.at(fields.position_of("with"))
+        if not merges:
+            raise SpecError(f"with: only merge kinds (add, mul, concat) take it, not "
+                            f"{node.label}", where, node.path)
+        if "from" in fields and isinstance(node.source, list):
+            raise SpecError("give either from (every operand) or with (the current tensor and "
+                            "these), not both", where, node.path)
+        extra = _tensor_refs(fields, "with", ctx, node.path)
+        node.extra = tuple(extra) if isinstance(extra, list) else (extra,)
 
 
 def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
@@ -374,7 +536,7 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
                         parent or None)
     for i in range(times):
         _step(ctx, where, parent)
-        copy = _Context(ctx.file, ctx.blocks, {**ctx.env, "i": i}, ctx.stack, ctx.nodes)
+        copy = ctx.copy_with({**ctx.env, "i": i})
         for index, item in enumerate(body):
             _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
 
@@ -386,7 +548,7 @@ def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         items = _expand_list(fields.get("layers"), ctx, path, where, f"{key}'s layers")
         return Sequence(name=name, path=path, label=key, where=where, items=items,
                         side=key == "head")
-    if key == "concat":
+    if key == "concat" and ("branches" in fields or "concat" not in REGISTRY):
         return _build_concat(fields, ctx, name, path, where)
     if key == "residual":
         return _build_residual(fields, ctx, name, path, where)
@@ -463,7 +625,7 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             raise SpecError(f"block {key!r} has no parameter {arg!r}{_suggest(arg, declared)}"
                             f" (parameters: {', '.join(declared) or 'none'})",
                             ctx.at(fields.key_position(arg)), path)
-        env[arg] = _subst(fields, arg, ctx, path)
+        env[arg] = _subst(fields, arg, ctx, path, deferrable=True)
     missing = [p for p in declared if p not in env]
     if missing:
         raise SpecError(f"block {key!r} needs a value for {', '.join(missing)}", where, path)
@@ -472,10 +634,17 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
     if "body" in definition:
         kind, body_fields = _split_item(definition["body"], at, path)
         node = _build_node(kind, body_fields, inner, name, path, where)
+        _graph_fields(node, body_fields, inner)
+        if node.tensor_name or node.source or node.extra:
+            raise SpecError(f"block {key!r}: a body item cannot use as, from or with; give them "
+                            "where the block is used", at, path)
         node.label = key
-        return node
-    items = _expand_list(definition.get("layers"), inner, path, at, f"block {key!r}'s layers")
-    return Sequence(name=name, path=path, label=key, where=where, items=items)
+    else:
+        items = _expand_list(definition.get("layers"), inner, path, at,
+                             f"block {key!r}'s layers")
+        node = Sequence(name=name, path=path, label=key, where=where, items=items)
+    node.opens = inner.scope
+    return node
 
 
 def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
@@ -489,7 +658,10 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             allowed = ", ".join(rule.fields) or "none"
             raise SpecError(f"unknown field {key!r} for {kind}{_suggest(key, rule.fields)} "
                             f"(fields: {allowed})", ctx.at(fields.key_position(key)), path)
-        value = _subst(fields, key, ctx, path)
+        value = _subst(fields, key, ctx, path, deferrable=True)
+        if isinstance(value, Deferred):
+            config[key] = value  # parsed when the spec is analysed (cnncalc.graph)
+            continue
         try:
             config[key] = rule.fields[key].parse(value)
         except FieldError as exc:
@@ -499,11 +671,15 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             if spec_field.required:
                 raise SpecError(f"{kind} needs {key} ({spec_field.doc})", where, path)
             config[key] = spec_field.default
-    try:
-        config = rule.finish(config)
-    except FieldError as exc:
-        raise SpecError(str(exc), where, path) from None
-    return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config)
+    if not any(isinstance(v, Deferred) for v in config.values()):
+        try:
+            config = rule.finish(config)
+        except FieldError as exc:
+            raise SpecError(str(exc), where, path) from None
+    tensor_fields = frozenset(k for k, f in rule.fields.items()
+                              if getattr(f.parse, "names_a_tensor", False))
+    return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config,
+                tensor_fields=tensor_fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,6 +759,7 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
         if key in data and not isinstance(data[key], (str, int, float)):
             raise SpecError(f"{key} must be text", Location(file, *data.position_of(key)))
     ctx = _Context(file, _check_blocks(data.get("blocks"), file))
+    outputs = _outputs(data, file)
     try:
         items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
                              "layers")
@@ -592,7 +769,26 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
     root = Sequence(name="", path="", label=name, where=top, items=items)
     return Spec(name=name, title=str(data.get("title", name)),
                 description=str(data.get("description", "")).strip(),
-                source=str(data.get("source", "")).strip(), file=file, input=shape, root=root)
+                source=str(data.get("source", "")).strip(), file=file, input=shape, root=root,
+                outputs=outputs, scope=ctx.scope, tensor_names=ctx.tensor_names)
+
+
+def _outputs(data: YamlMap, file: str) -> list[tuple[str, Location]]:
+    """The top-level ``outputs``: tensor names, each with where it is written."""
+    if "outputs" not in data:
+        return []
+    raw = data["outputs"]
+    where = Location(file, *data.position_of("outputs"))
+    if isinstance(raw, str):
+        return [(_tensor_ref(raw, "outputs", where, ""), where)]
+    if not isinstance(raw, YamlList) or not raw:
+        raise SpecError(f"outputs must be a tensor name or a list of them, got {brief(raw)}",
+                        where)
+    found = []
+    for index, value in enumerate(raw):
+        at = Location(file, *raw.position_of(index))
+        found.append((_tensor_ref(value, "outputs", at, ""), at))
+    return found
 
 
 def read_spec_file(path: Path) -> Spec:

@@ -24,10 +24,11 @@ from math import prod
 from typing import Any
 
 from .check import SEARCH_LIMIT
-from .engine import RowLookup, bytes_per_element, residual_mismatch
+from .engine import RowLookup, bytes_per_element, check_rank, implied_mismatch
 from .errors import CnncalcError, OptionError, SpecError
+from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import REGISTRY, ShapeError
-from .spec import Concat, Leaf, Node, Residual, Sequence, Spec
+from .spec import Spec
 
 _SEPARATOR = re.compile(r"\s*[x×X*,]\s*")
 SAME_CHECK_SIZES = 512  # sizes 1..512 at which undecided symbolic shapes are compared
@@ -157,6 +158,8 @@ class _SymWalk:
     expanded: dict[Any, Any] = field(default_factory=dict)
     by_expansion: dict[Any, Any] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    shapes: list[tuple[Any, ...]] = field(default_factory=list)  # per op: its output
+    input: tuple[Any, ...] = ()
 
     def name(self, expr: Any) -> Any:
         """A plain int, an existing name, or a new name for a new spatial size."""
@@ -209,68 +212,69 @@ class _SymWalk:
         return all(difference.xreplace(dict.fromkeys(symbols, n)) == 0
                    for n in range(1, SAME_CHECK_SIZES + 1))
 
-    def leaf(self, node: Leaf, x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
-        rule = REGISTRY[node.kind]
+    def run(self, graph: Graph, x: tuple[Any, ...]) -> None:
+        """Every op in order, then every group's row (its sums added once, in sympy)."""
+        self.input = x
+        op_rows: dict[int, SymRow] = {}
+        for op in graph.ops:
+            xs = [self.shape_of(t) for t in op.inputs]
+            if op.implied is not None:
+                self.shapes.append(self.implied(op, xs))
+                continue
+            row = self.op(op, xs)
+            self.shapes.append(row.output)
+            op_rows[op.index] = row
+        self.rows = [op_rows[item.index] if isinstance(item, Op) else
+                     self.group_row(item, graph, op_rows) for item in graph.preorder]
+
+    def shape_of(self, tensor: int) -> tuple[Any, ...]:
+        return self.input if tensor == GRAPH_INPUT else self.shapes[tensor]
+
+    def implied(self, op: Op, xs: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        """A residual's add or a concat's join, with the engine's messages."""
+        if op.implied == "residual":
+            if not self.same(xs[0], xs[1]):
+                raise implied_mismatch(op, xs)
+            return xs[0]
+        if len({len(y) for y in xs}) != 1 or not all(self.same(y[1:], xs[0][1:]) for y in xs[1:]):
+            raise implied_mismatch(op, xs)
+        return (self._plain(sum(y[0] for y in xs)), *xs[0][1:])
+
+    def op(self, op: Op, xs: list[tuple[Any, ...]]) -> SymRow:
+        rule = REGISTRY[op.kind]
+        x: Any = xs[0] if getattr(rule, "arity", 1) == 1 else tuple(xs)
         try:
-            if len(x) not in rule.accepts:
-                raise ShapeError(f"{node.kind} needs {'a vector' if rule.accepts == (1,) else 'a C×H×W map'}")
-            y = rule.output_shape(node.config, x)
-            if len(y) == 3:
-                y = (self._plain(y[0]), self.name(y[1]), self.name(y[2]))
+            config = resolve_config(op, self.shape_of)
+            for shape in xs:
+                check_rank(op.kind, rule.accepts, shape)
+            y = rule.output_shape(config, x)
+            if len(y) >= 2:
+                y = (self._plain(y[0]), *(self.name(d) for d in y[1:]))
             else:
                 y = tuple(self._plain(d) for d in y)
-            params = self._plain(rule.params(node.config, x))
-            macs = self._plain(rule.macs(node.config, x, y)) * self.batch
+            params = self._plain(rule.params(config, x))
+            macs = self._plain(rule.macs(config, x, y)) * self.batch
         except (ShapeError, TypeError) as exc:
-            raise SpecError(f"{exc} (symbolic input {'×'.join(map(str, x))})", node.where,
-                            node.path) from None
-        self.rows.append(SymRow(
-            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
-            leaf=True, head=head, input=x, output=y, params=params, macs=macs,
+            shown = ", ".join("×".join(map(str, s)) for s in xs)
+            raise SpecError(f"{exc} (symbolic input {shown})", op.where, op.path) from None
+        return SymRow(
+            path=op.path, name=op.name, kind=op.label, depth=op.depth, leaf=True, head=op.head,
+            input=xs[0], output=y, params=params, macs=macs,
             activation_bytes=self._plain(prod(y) * self.batch * self.bytes_per_element),
-            params_depend=not isinstance(params, int)))
-        return y
+            params_depend=not isinstance(params, int))
 
-    def node(self, node: Node, x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
-        if isinstance(node, Leaf):
-            return self.leaf(node, x, head)
-        slot = len(self.rows)
-        side = isinstance(node, Sequence) and node.side
-        if isinstance(node, Sequence):
-            y = self.sequence(node.items, x, head or side)
-        elif isinstance(node, Concat):
-            shapes = [self.node(branch, x, head) for branch in node.branches]
-            if any(len(s) != 3 for s in shapes) or \
-                    not all(self.same(s[1:], shapes[0][1:]) for s in shapes[1:]):
-                listed = ", ".join(f"{b.name} {'×'.join(map(str, s))}"
-                                   for b, s in zip(node.branches, shapes))
-                raise SpecError(f"concat branches must agree on H×W: {listed}", node.where,
-                                node.path)
-            y = (self._plain(sum(s[0] for s in shapes)), *shapes[0][1:])
-        elif isinstance(node, Residual):
-            y = self.sequence(node.body, x, head)
-            s = self.node(node.shortcut, x, head) if node.shortcut is not None else x
-            if not self.same(y, s):
-                raise residual_mismatch(node, y, s)
-            y = self.sequence(node.post, y, head)
-        else:  # pragma: no cover - the loader makes only these
-            raise TypeError(node)
-        leaves = [r for r in self.rows[slot:] if r.leaf]
-        group_head = head or side
-        same_path = [r for r in leaves if r.head == group_head]
-        params = self._plain(sum(r.params for r in leaves))
-        self.rows.insert(slot, SymRow(
-            path=node.path, name=node.name, kind=node.label, depth=node.path.count(".") + 1,
-            leaf=False, head=group_head, input=x, output=y, params=params,
-            macs=self._plain(sum(r.macs for r in same_path)),
-            activation_bytes=self._plain(sum(r.activation_bytes for r in same_path)),
-            params_depend=not isinstance(params, int)))
-        return x if side else y
-
-    def sequence(self, items: list[Node], x: tuple[Any, ...], head: bool) -> tuple[Any, ...]:
-        for item in items:
-            x = self.node(item, x, head)
-        return x
+    def group_row(self, group: Group, graph: Graph, op_rows: dict[int, SymRow]) -> SymRow:
+        sp = _sympy()
+        rows = [op_rows[i] for i in range(group.first, group.end) if i in op_rows]
+        same_path = [r for r in rows if r.head == group.head]
+        params = self._plain(sp.Add(*(r.params for r in rows)))
+        return SymRow(
+            path=group.path, name=group.name, kind=group.label, depth=group.depth, leaf=False,
+            head=group.head, input=self.shape_of(group.input),
+            output=self.shape_of(group.output), params=params,
+            macs=self._plain(sp.Add(*(r.macs for r in same_path))),
+            activation_bytes=self._plain(sp.Add(*(r.activation_bytes for r in same_path))),
+            params_depend=not isinstance(params, int))
 
 
 def _requirements(spec: Spec, result: SymbolicResult) -> list[Requirement]:
@@ -325,18 +329,20 @@ def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
     walk = _SymWalk(batch, bytes_per_element(dtype),
                     taken={str(d) for d in dims if not isinstance(d, int)})
-    output = walk.sequence(spec.root.items, dims, head=False)
+    graph = lower(spec)
+    walk.run(graph, dims)
+    output = walk.shape_of(graph.outputs[0])
     leaves = [r for r in walk.rows if r.leaf]
     main = [r for r in leaves if not r.head]
     heads = [r for r in leaves if r.head]
     plain = walk._plain
     totals = {
-        "params": plain(sum(r.params for r in leaves)),
-        "macs": plain(sum(r.macs for r in main)),
-        "activation_bytes": plain(sum(r.activation_bytes for r in main)),
-        "head_params": plain(sum(r.params for r in heads)),
-        "head_macs": plain(sum(r.macs for r in heads)),
-        "head_activation_bytes": plain(sum(r.activation_bytes for r in heads)),
+        "params": plain(sp.Add(*(r.params for r in leaves))),
+        "macs": plain(sp.Add(*(r.macs for r in main))),
+        "activation_bytes": plain(sp.Add(*(r.activation_bytes for r in main))),
+        "head_params": plain(sp.Add(*(r.params for r in heads))),
+        "head_macs": plain(sp.Add(*(r.macs for r in heads))),
+        "head_activation_bytes": plain(sp.Add(*(r.activation_bytes for r in heads))),
     }
     symbols = tuple(sorted({d for d in dims if isinstance(d, sp.Symbol)}, key=str))
     result = SymbolicResult(spec=spec, input=dims, batch=batch, dtype=dtype, output=output,

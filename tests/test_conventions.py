@@ -31,7 +31,7 @@ from cnncalc.conventions import (
     apply,
     count,
     get,
-    leaves_by_path,
+    layers_by_path,
     names,
     reconcile,
 )
@@ -128,10 +128,10 @@ def test_unknown_convention_is_an_option_error():
         get("gflops")
 
 
-def test_leaves_by_path_covers_every_leaf_row():
+def test_layers_by_path_covers_every_leaf_row():
     for model in ("googlenet", "resnet50", "lenet5-1998"):
         a = _analysis(model)
-        assert set(leaves_by_path(a.spec)) == {r.path for r in a.rows if r.leaf}
+        assert set(layers_by_path(a)) == {r.path for r in a.rows if r.leaf}
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def test_kind_specs_cover_every_layer_kind():
     kinds = set()
     for name, text in KIND_SPECS.items():
         spec = parse_spec(text, f"{name}.yaml", name)
-        kinds |= {leaf.kind for leaf in leaves_by_path(spec).values()}
+        kinds |= {leaf.kind for leaf in layers_by_path(analyze(spec)).values()}
     assert kinds == set(REGISTRY)
 
 

@@ -13,7 +13,7 @@ from cnncalc import SpecError, analyze, parse_spec
 from cnncalc.cli import app
 from cnncalc.layers import REGISTRY
 from cnncalc.schema import SCHEMA_FILE, schema_text, spec_schema
-from cnncalc.spec import KEYWORDS
+from cnncalc.spec import COMMON_FIELDS, KEYWORDS
 from cnncalc.zoo import zoo_dir, zoo_names
 
 
@@ -35,7 +35,7 @@ def test_every_kind_field_and_keyword_is_in_the_schema():
     assert set(kinds) == set(REGISTRY)
     for kind, rule in REGISTRY.items():
         body = kinds[kind] if "properties" in kinds[kind] else kinds[kind]["anyOf"][1]
-        assert set(body["properties"]) == {"name", "when", *rule.fields}
+        assert set(body["properties"]) == {*COMMON_FIELDS, *rule.fields}
         assert set(body.get("required", [])) == {n for n, f in rule.fields.items() if f.required}
     assert set(schema["definitions"]["keywords"]) == set(KEYWORDS)
     item = schema["definitions"]["layer"]["anyOf"][1]["properties"]

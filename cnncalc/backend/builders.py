@@ -1,11 +1,12 @@
 """Spec → ``torch.nn.Module``. One builder per layer kind, keyed by the kind's registry name;
-composition (sequence, concat, residual, head) maps to the small containers below. Submodule
-names are the spec's dotted paths, so ``model.get_submodule("layer3.2.conv1")`` is that row.
+the network runs the spec's graph (cnncalc.graph) op by op, with every group a container of its
+members. Submodule names are the spec's dotted paths, so ``model.get_submodule("layer3.2.conv1")``
+is that row.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -13,9 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine import analyze
-from ..layers import Config, Shape, padding_per_axis
-from ..spec import Concat as ConcatNode
-from ..spec import Leaf, Node, Residual as ResidualNode, Sequence, Spec
+from ..graph import GRAPH_INPUT, Graph
+from ..layers import REGISTRY, Config, Shape, padding_per_axis
+from ..spec import Spec
 
 Builder = Callable[[Config, Shape], nn.Module]
 BUILDERS: dict[str, Builder] = {}
@@ -35,78 +36,70 @@ def builds(*kinds: str) -> Callable[[Builder], Builder]:
 
 
 # --------------------------------------------------------------------------------------------
-# Containers
+# The network: the graph's ops, run in order
 
 
-class Chain(nn.Sequential):
-    """Layers in order, under their spec names."""
+class Block(nn.Module):
+    """A group of the spec (sequence, branch, block instance, head, …): it only holds its
+    members under their spec names, so module paths are the spec's paths. The network runs the
+    layers itself, in the graph's order."""
 
 
-class Concat(nn.Module):
-    """Branches on the same input, concatenated along channels."""
-
-    def __init__(self, branches: list[tuple[str, nn.Module]]):
-        super().__init__()
-        for name, module in branches:
-            self.add_module(name, module)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.children()], dim=1)
-
-
-class Residual(nn.Module):
-    """``post(body(x) + shortcut(x))``; the shortcut is the identity when absent."""
-
-    def __init__(self, body: list[tuple[str, nn.Module]], shortcut: tuple[str, nn.Module] | None,
-                 post: list[tuple[str, nn.Module]]):
-        super().__init__()
-        for name, module in [*body, *([shortcut] if shortcut else []), *post]:
-            self.add_module(name, module)
-        self.body_names = [name for name, _ in body]
-        self.shortcut_name = shortcut[0] if shortcut else None
-        self.post_names = [name for name, _ in post]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x
-        for name in self.body_names:
-            y = self._modules[name](y)
-        y = y + (self._modules[self.shortcut_name](x) if self.shortcut_name else x)
-        for name in self.post_names:
-            y = self._modules[name](y)
-        return y
-
-
-class Head(nn.Sequential):
-    """A side head: runs in training (or when ``always``), keeps its output in ``self.output``
-    and passes its input on unchanged, so the main path does not see it."""
-
-    always: bool = False
-    output: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        self.output = super().forward(x) if (self.training or self.always) else None
-        return x
+@dataclass(frozen=True)
+class _Step:
+    tensor: int  # the op's index: its output's tensor id
+    module: nn.Module | None  # None for the add/concat a residual or concat construct implies
+    implied: str | None
+    inputs: tuple[int, ...]
+    head: bool
 
 
 class Network(nn.Module):
-    """The root. With ``collect_heads`` it returns ``(main output, head outputs…)``."""
+    """The root: runs the graph's ops in order. Side heads run in training (or with
+    ``heads_always``); with ``collect_heads`` it returns ``(outputs…, head outputs…)``, else the
+    output (a tuple when the spec has several). With ``record``, every tensor is kept in
+    ``tensors`` (graph tensor id → tensor) for checks."""
 
     collect_heads: bool = False
+    heads_always: bool = False
+    record: bool = False
 
-    def __init__(self, items: list[tuple[str, nn.Module]]):
+    def __init__(self, graph: Graph, modules: dict[int, nn.Module]):
         super().__init__()
-        for name, module in items:
-            self.add_module(name, module)
-
-    def heads(self) -> list[Head]:
-        return [m for m in self.modules() if isinstance(m, Head)]
+        blocks: dict[str, nn.Module] = {"": self}
+        for group in graph.groups:
+            block = Block()
+            parent = graph.groups[group.parent].path if group.parent is not None else ""
+            blocks[parent].add_module(group.name, block)
+            blocks[group.path] = block
+        for op in graph.ops:
+            if op.row:
+                parent = graph.groups[op.group].path if op.group is not None else ""
+                blocks[parent].add_module(op.name, modules[op.index])
+        self._steps = [_Step(op.index, modules.get(op.index), op.implied, op.inputs, op.head)
+                       for op in graph.ops]
+        self._outputs = graph.outputs
+        self._head_outputs = tuple(g.output for g in graph.groups if g.side)
+        self.tensors: dict[int, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> Any:
-        for module in self.children():
-            x = module(x)
-        if not self.collect_heads:
-            return x
-        return (x, *(h.output for h in self.heads() if h.output is not None))
+        values: dict[int, torch.Tensor] = {GRAPH_INPUT: x}
+        heads = self.training or self.heads_always
+        for step in self._steps:
+            if step.head and not heads:
+                continue
+            args = [values[t] for t in step.inputs]
+            if step.implied == "concat":
+                values[step.tensor] = torch.cat(args, dim=1)
+            elif step.implied == "residual":
+                values[step.tensor] = args[0] + args[1]
+            else:
+                values[step.tensor] = step.module(*args)  # type: ignore[misc]
+        self.tensors = values if self.record else {}
+        outputs = tuple(values[t] for t in self._outputs)
+        if self.collect_heads:
+            return (*outputs, *(values[t] for t in self._head_outputs if t in values))
+        return outputs[0] if len(outputs) == 1 else outputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,23 +261,17 @@ for _kind, _factory in _ELEMENTWISE.items():
 # Specs
 
 
-def _module(node: Node, inputs: dict[str, Shape]) -> nn.Module:
-    if isinstance(node, Leaf):
-        return BUILDERS[node.kind](node.config, inputs[node.path])
-    if isinstance(node, Sequence):
-        items = OrderedDict((item.name, _module(item, inputs)) for item in node.items)
-        return Head(items) if node.side else Chain(items)
-    if isinstance(node, ConcatNode):
-        return Concat([(b.name, _module(b, inputs)) for b in node.branches])
-    if isinstance(node, ResidualNode):
-        shortcut = (node.shortcut.name, _module(node.shortcut, inputs)) if node.shortcut else None
-        return Residual([(n.name, _module(n, inputs)) for n in node.body], shortcut,
-                        [(n.name, _module(n, inputs)) for n in node.post])
-    raise TypeError(f"cannot build {type(node).__name__}")  # pragma: no cover
-
-
 def build(spec: Spec, input: Any = None) -> Network:
     """Build ``spec`` for an input shape (default: the spec's). Weights are torch's defaults."""
     analysis = analyze(spec, input)
-    inputs = {row.path: row.input for row in analysis.rows}
-    return Network([(item.name, _module(item, inputs)) for item in spec.root.items])
+    graph = analysis.graph
+    assert graph is not None
+    modules = {}
+    for op in graph.ops:
+        if not op.row:
+            continue
+        shapes = tuple(analysis.input if t == GRAPH_INPUT else analysis.shapes[t]
+                       for t in op.inputs)
+        x = shapes[0] if getattr(REGISTRY[op.kind], "arity", 1) == 1 else shapes
+        modules[op.index] = BUILDERS[op.kind](analysis.configs[op.index], x)
+    return Network(graph, modules)

@@ -16,7 +16,7 @@ import torch
 
 from ..engine import Analysis, analyze
 from ..spec import Spec
-from .builders import Head, Network, build
+from .builders import Network, build
 
 #: fvcore operator names (as in ``by_module_and_operator``) that are multiply-accumulates.
 MAC_OPERATORS = frozenset({"conv", "_convolution", "linear", "addmm", "matmul", "mm", "bmm",
@@ -67,19 +67,16 @@ class Verification:
         return [r for r in self.rows if not r.ok]
 
 
-def _capture_outputs(model: Network, paths: list[str]) -> tuple[dict[str, Any], list[Any]]:
-    """Forward hooks recording each path's output shape (a head's own output, not its input)."""
-    shapes: dict[str, Any] = {}
-    handles = []
-    for path in paths:
-        module = model.get_submodule(path)
-
-        def hook(mod: Any, args: Any, out: Any, path: str = path) -> None:
-            tensor = mod.output if isinstance(mod, Head) else out
-            shapes[path] = tuple(tensor.shape)
-
-        handles.append(module.register_forward_hook(hook))
-    return shapes, handles
+def _output_shapes(model: Network, analysis: Analysis) -> dict[str, tuple[int, ...]]:
+    """Each row's output shape in the run just made (``model.record``): a layer's output, a
+    group's output tensor (a head's own output, not its input)."""
+    graph = analysis.graph
+    assert graph is not None
+    found = {op.path: tuple(model.tensors[op.index].shape) for op in graph.ops
+             if op.row and op.index in model.tensors}
+    found.update({g.path: tuple(model.tensors[g.output].shape) for g in graph.groups
+                  if g.output in model.tensors})
+    return found
 
 
 def _fvcore_macs(model: Network, x: torch.Tensor) -> tuple[dict[str, int] | None, str | None]:
@@ -110,19 +107,13 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
     """Build ``spec``, run one forward pass (eval mode, no grad, heads on) and check every row."""
     analysis = analyze(spec, input, batch=batch)
     model = build(spec, analysis.input).eval()
-    model.collect_heads = True
-    for head in model.heads():
-        head.always = True
+    model.collect_heads = model.heads_always = True
     x = torch.randn(batch, *analysis.input)
-
-    paths = [r.path for r in analysis.rows]
-    shapes, handles = _capture_outputs(model, paths)
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    model.record = True
+    with torch.no_grad():
+        model(x)
+    shapes = _output_shapes(model, analysis)
+    model.record = False
     fv_macs, fv_version = _fvcore_macs(model, x)
 
     rows = []

@@ -10,7 +10,7 @@ import torch
 
 from cnncalc import analyze, load_spec, parse_spec, zoo_names
 from cnncalc.backend import build
-from cnncalc.backend.builders import BUILDERS, Head
+from cnncalc.backend.builders import BUILDERS, Block
 from cnncalc.layers import REGISTRY
 
 
@@ -115,13 +115,13 @@ def test_heads_run_in_training_and_stay_off_the_main_path():
     model.eval()
     with torch.no_grad():
         assert tuple(model(x).shape) == (1, 1000)
-        assert all(h.output is None for h in model.heads())
         model.collect_heads = True
-        for head in model.heads():
-            head.always = True
+        assert len(model(x)) == 1  # at inference the heads do not run
+        model.heads_always = True
         main, aux1, aux2 = model(x)
     assert tuple(main.shape) == tuple(aux1.shape) == tuple(aux2.shape) == (1, 1000)
-    assert isinstance(model.get_submodule("aux1"), Head)
+    assert isinstance(model.get_submodule("aux1"), Block)
+    assert isinstance(model.get_submodule("aux1.fc2"), torch.nn.Linear)
 
 
 def test_residual_without_shortcut_adds_the_input():
