@@ -140,8 +140,8 @@ class _Lowering:
                             node.where, node.path)
         if name in names:
             line = names[name][1].line
-            raise SpecError(f"tensor {name!r} is already defined here (line {line})", node.where,
-                            node.path)
+            raise SpecError(f"tensor {name!r} is already defined at line {line} in this scope "
+                            "(in a repeat, name each copy: as: x${i})", node.where, node.path)
         names[name] = (tensor, node.where)
 
     def lookup(self, scope: Scope, name: str, node: Node, what: str) -> int:
@@ -325,7 +325,7 @@ def resolve_config(op: Op, shape_of: Callable[[int], Any]) -> Config:
         rule = REGISTRY[op.kind]
         for key, value in op.config.items():
             if isinstance(value, Deferred):
-                config[key] = value.resolve(channels, rule.fields[key], op)
+                config[key] = value.resolve(channels, key, rule.fields[key], op)
         config = value_finish(rule, config, op)
     return config
 

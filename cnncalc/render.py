@@ -137,8 +137,18 @@ def analysis_dict(analysis: Analysis, depth: int | None = None) -> dict[str, Any
         "convention": convention_text(analysis), "convention_name": analysis.convention,
         "layers": [row_dict(r) for r in analysis.at_depth(depth)],
         "totals": asdict(analysis.totals),
-        "warnings": [warning_dict(w) for w in analysis.warnings],
+        "warnings": [*(warning_dict(w) for w in analysis.warnings),
+                     *(graph_warning_dict(w) for w in analysis.graph_warnings)],
+        **({"outputs": [{"name": name, "shape": list(shape)} for name, shape
+                        in zip(analysis.graph.output_names, analysis.outputs)]}
+           if analysis.graph is not None and analysis.graph.output_names else {}),
     }
+
+
+def graph_warning_dict(warning: Any) -> dict[str, Any]:
+    """A graph warning (a layer whose output is never used) in the shape of a floor warning."""
+    return {"path": warning.path, "severity": warning.severity, "message": warning.message,
+            "floors": []}
 
 
 def comparison_dict(comparison: Comparison, depth: int | None = None) -> dict[str, Any]:
@@ -224,6 +234,11 @@ def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
     warnings = [w for w in analysis.warnings if w.severity == "warning"]
     notes = [w for w in analysis.warnings if w.severity == "note"]
     lines += [f"warning: {w.message}" for w in warnings]
+    lines += [f"warning: {w.message}" for w in analysis.graph_warnings]
+    if analysis.graph is not None and analysis.graph.output_names:
+        lines.append("outputs: " + ", ".join(
+            f"{name} {shape_text(shape)}"
+            for name, shape in zip(analysis.graph.output_names, analysis.outputs)))
     if notes:
         lines.append(f"note: {len(notes)} layer(s) floor a division but leave only padding unread: "
                      + ", ".join(w.path for w in notes))

@@ -299,12 +299,17 @@ class Deferred:
         except KeyError as exc:  # pragma: no cover - lowering resolved every name
             raise ValueError(f"${{{self.text}}}: unknown tensor {exc}") from None
 
-    def resolve(self, channels: dict[tuple[int, str], int], spec_field: Any, node: Any) -> Any:
+    def resolve(self, channels: dict[tuple[int, str], int], key: str, spec_field: Any,
+                node: Any) -> Any:
         """The parsed field value for one analysis (errors located at the expression)."""
         try:
-            return spec_field.parse(self.value(channels))
-        except (ValueError, FieldError) as exc:
-            raise SpecError(f"{exc}", self.where, node.path) from None
+            value = self.value(channels)
+        except ValueError as exc:
+            raise SpecError(f"{key}: {exc}", self.where, node.path) from None
+        try:
+            return spec_field.parse(value)
+        except FieldError as exc:
+            raise SpecError(f"{key} {exc} (${{{self.text}}})", self.where, node.path) from None
 
 
 def substitute(value: Any, env: dict[str, Any]) -> Any:

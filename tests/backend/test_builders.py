@@ -132,3 +132,14 @@ def test_residual_without_shortcut_adds_the_input():
     """)
     x = torch.randn(1, 2, 3, 3)
     assert torch.equal(build(loaded)(x), 2 * x)
+
+
+def test_a_graph_spec_with_from_and_two_outputs_builds_and_verifies():
+    from cnncalc.backend import verify
+    from tests.test_graph import BRANCHY
+
+    loaded = spec(BRANCHY)
+    wide, side = build(loaded).eval()(torch.randn(2, 3, 32, 32))
+    assert tuple(wide.shape) == (2, 24, 16, 16) and tuple(side.shape) == (2, 4, 32, 32)
+    result = verify(loaded)
+    assert result.ok, [r for r in result.failed_rows]
