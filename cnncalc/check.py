@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import analyze, implied_merge
+from .engine import analyze, implied_merge, input_shape
 from .windows import FloorWarning
 from .render import shape_text
 from .errors import OptionError, SpecError
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import AXES, REGISTRY, Shape, ShapeError
-from .spec import Spec, parse_shape
+from .spec import Spec
 
 SEARCH_LIMIT = 4096  # how far past the input the nearest exact size is looked for
 
@@ -208,10 +208,7 @@ def check(spec: Spec, input: Shape | str | None = None,
     Raises :class:`SpecError` when the network cannot take ``input`` and :class:`OptionError` for
     a bad input or range.
     """
-    try:
-        shape = parse_shape(input) if input is not None else spec.input
-    except ValueError as exc:
-        raise OptionError(f"--input: {exc}") from None
+    shape = input_shape(spec, input)
     if len(shape) != 3:
         raise OptionError(f"check needs a C×H×W input, got {'×'.join(map(str, shape))}")
     if isinstance(size_range, str):

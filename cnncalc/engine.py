@@ -285,6 +285,24 @@ def bytes_per_element(dtype: str) -> int:
         raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}") from None
 
 
+SHAPE_WORDS = {1: "a vector F", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
+
+
+def input_shape(spec: Spec, input: Shape | str | None) -> Shape:
+    """The input to analyse: ``input`` (``--input``), or the spec's own. Per-axis settings are
+    read for the spec's rank, so an input of another rank is refused."""
+    try:
+        shape = parse_shape(input) if input is not None else spec.input
+    except ValueError as exc:
+        raise OptionError(f"--input: {exc}") from None
+    if len(shape) != len(spec.input):
+        raise OptionError(
+            f"--input {'x'.join(map(str, shape))} is {SHAPE_WORDS.get(len(shape), '?')}, but "
+            f"{spec.name} takes {SHAPE_WORDS.get(len(spec.input), '?')} "
+            f"({'x'.join(map(str, spec.input))}): give an input of the same rank")
+    return shape
+
+
 def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
             dtype: str = "fp32", explain: bool = False) -> Analysis:
     """Analyse ``spec`` for an input shape (default: the spec's own), batch size and dtype.
@@ -293,10 +311,7 @@ def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,
 
     Raises :class:`SpecError` when a layer cannot be applied to what reaches it.
     """
-    try:
-        shape = parse_shape(input) if input is not None else spec.input
-    except ValueError as exc:
-        raise OptionError(f"--input: {exc}") from None
+    shape = input_shape(spec, input)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
     graph = lower(spec)

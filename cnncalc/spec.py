@@ -561,8 +561,40 @@ def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         return _build_block(key, fields, ctx, name, path, where)
     if key in REGISTRY:
         return _build_leaf(key, fields, ctx, name, path, where)
-    choices = [*REGISTRY, *KEYWORDS, *ctx.blocks]
-    raise SpecError(f"unknown layer kind {key!r}{_suggest(key, choices)}", where, path)
+    raise SpecError(f"unknown layer kind {key!r}{_kind_hint(key, ctx.blocks)}", where, path)
+
+
+_RANK_SUFFIX = re.compile(r"([123])d$")
+_RANK_SHAPES = {1: "vectors", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
+
+
+def _squashed(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _kind_hint(key: str, blocks: dict[str, Any]) -> str:
+    """What an unknown kind may have meant: the kind a torch class name stands for (``Conv3d``
+    → conv, which takes every rank; ``ReLU`` → relu), close spellings of real kinds, keywords
+    and the spec's blocks; with nothing close, every kind there is."""
+    word = _squashed(str(key))
+    rank = _RANK_SUFFIX.search(word)
+    stem = word[:rank.start()] if rank else word
+    by_squashed = {_squashed(k): k for k in (*REGISTRY, *KEYWORDS, *blocks)}
+    for candidate in (word, stem, stem.replace("transpose", "_transpose")):
+        found = by_squashed.get(_squashed(candidate))
+        if found is not None and found != key:
+            if rank:
+                accepts = getattr(REGISTRY.get(found), "accepts", ())
+                shapes = [_RANK_SHAPES[r] for r in accepts if r in _RANK_SHAPES]
+                ranks = " and ".join([", ".join(shapes[:-1]), shapes[-1]] if len(shapes) > 1
+                                     else shapes)
+                return f" (did you mean {found!r}? one kind for every rank: it takes {ranks})"
+            return f" (did you mean {found!r}?)"
+    close = difflib.get_close_matches(str(key), [*REGISTRY, *KEYWORDS, *blocks], n=3, cutoff=0.7)
+    if close:
+        return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    return (f" (kinds: {', '.join(REGISTRY)}; keywords: {', '.join(KEYWORDS)}"
+            + (f"; this spec's blocks: {', '.join(blocks)}" if blocks else "") + ")")
 
 
 def _build_concat(fields: YamlMap, ctx: _Context, name: str, path: str, where: Location) -> Node:

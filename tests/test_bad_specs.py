@@ -4,7 +4,8 @@ stdout and no traceback. Cases that need the file system (directories, missing a
 files, huge files) are made here.
 
 To add a case: write tests/bad_specs/NAME.yaml, run `cnncalc table NAME.yaml` from that folder,
-check the message is right, and add `NAME.yaml: message` to expected.yaml (`{file}` for the path).
+check the message is right, and add `NAME.yaml: message` to expected.yaml (`{file}` for the path,
+`{kinds}` for the list of every layer kind, which grows with the registry).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from cnncalc.yamlio import MAX_YAML_CHARS, MAX_YAML_DEPTH, MAX_YAML_VALUES
 
 HERE = Path(__file__).parent / "bad_specs"
 EXPECTED: dict[str, str] = yaml.safe_load((HERE / "expected.yaml").read_text(encoding="utf-8"))
+
+
+def expected(name: str) -> str:
+    from cnncalc.layers import REGISTRY
+
+    return EXPECTED[name].replace("{file}", name).replace("{kinds}", ", ".join(REGISTRY))
 CORPUS = sorted(p.name for p in HERE.glob("*.yaml") if p.name != "expected.yaml")
 
 runner = CliRunner()
@@ -48,7 +55,7 @@ def test_every_corpus_file_has_an_expected_message_and_back():
 def test_bad_spec_gives_its_exact_message(name, monkeypatch):
     monkeypatch.chdir(HERE)
     started = time.perf_counter()
-    assert error_line("table", name) == EXPECTED[name].replace("{file}", name)
+    assert error_line("table", name) == expected(name)
     # Not a benchmark: a generous bound that only a runaway expansion (alias or repeat bomb)
     # would exceed, on any machine.
     assert time.perf_counter() - started < 30

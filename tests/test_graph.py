@@ -195,3 +195,12 @@ def test_a_block_instance_reads_its_own_input():
     """))
     assert a.row("1.1").input == (4, 8, 8)  # the instance's input, not the 7-channel map
     assert [w.path for w in a.graph_warnings] == ["1.0"]
+
+
+def test_an_input_of_another_rank_is_refused_in_one_line():
+    from cnncalc.errors import OptionError
+
+    with pytest.raises(OptionError) as caught:
+        analyze(load_spec("alexnet"), input="150528")
+    assert str(caught.value) == ("--input 150528 is a vector F, but alexnet takes C×H×W "
+                                 "(3x227x227): give an input of the same rank")

@@ -773,3 +773,19 @@ def test_deeply_nested_expression_is_a_spec_error_not_a_crash():
 
 def test_deeply_nested_yaml_is_a_spec_error_not_a_crash():
     error("input: 3x8x8\nlayers: " + "[" * 3000 + "]" * 3000 + "\n")
+
+
+@pytest.mark.parametrize("written, meant", [
+    ("ReLU", "'relu'?)"), ("Conv3d", "'conv'? one kind for every rank"),
+    ("BatchNorm2d", "'batchnorm'? one kind for every rank"), ("MaxPool1d", "'maxpool'?"),
+])
+def test_a_torch_class_name_is_pointed_at_its_kind(written: str, meant: str):
+    err = error(lines("input: 3x8x8", "layers:", f"  - {written}"))
+    assert f"unknown layer kind '{written}' (did you mean {meant}" in err.problem
+
+
+def test_with_nothing_close_every_kind_is_listed():
+    from cnncalc.layers import REGISTRY
+
+    err = error(lines("input: 3x8x8", "layers:", "  - zzzzzzzz"))
+    assert f"(kinds: {', '.join(REGISTRY)}; keywords:" in err.problem
