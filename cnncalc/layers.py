@@ -1195,6 +1195,8 @@ class _Merge(LayerRule):
     accepts = ALL_RANKS
 
     def output_shape(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:  # type: ignore[override]
+        if not x or not isinstance(x[0], tuple):  # one plain shape: the item named no operands
+            raise ShapeError(f"{self.kind} needs two or more inputs (name them with from or with)")
         if len(x) < 2:
             raise ShapeError(f"{self.kind} needs two or more inputs, got {len(x)}")
         ranks = {len(s) for s in x}
