@@ -1232,7 +1232,7 @@ def broadcast_shapes(x: tuple[Shape, ...], kind: str = "mul") -> Shape:
         if len(sizes) > 1:
             raise ShapeError(
                 f"{kind} cannot broadcast {', '.join(_shape_text(s) for s in x)}: "
-                f"{_axis_name(a, rank)} sizes {' and '.join(map(str, sorted(sizes)))} differ "
+                f"{_axis_name(a, rank)} {' and '.join(map(str, sorted(sizes)))} differ "
                 "(each axis must be equal or 1)")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
