@@ -238,3 +238,40 @@ def test_slice_chunk_is_torch_chunk():
     for index, chunk in enumerate(x.chunk(3, dim=1)):
         cfg = config("slice", {"chunks": 3, "index": index})
         assert torch.equal(BUILDERS["slice"](cfg, (10, 2, 2))(x), chunk)
+
+
+def test_memory_model_saved_bytes_equal_autograds_for_a_spec_of_the_new_kinds():
+    """The memory model's saved-for-backward total (each tensor once) against the storages
+    autograd keeps in the backend's model, parameters aside."""
+    from cnncalc import analyze, parse_spec
+    from cnncalc.backend import build
+    from cnncalc.memory import memory
+
+    text = """input: 6x5x5
+layers:
+  - layernorm
+  - groupnorm: {groups: 3}
+  - instancenorm: {affine: true, track_running_stats: true}
+  - layer_scale
+  - slice: {chunks: 2, index: 1}
+  - channel_shuffle: {groups: 3}
+  - drop_path: {p: 0.1}
+  - prelu
+  - gelu: {approximate: tanh}
+  - mish
+  - layernorm: {over: last}
+"""
+    spec = parse_spec(text, "net.yaml", "net")
+    model = build(spec).train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.randn(BATCH, 6, 5, 5, requires_grad=True))
+    assert memory(analyze(spec, batch=BATCH), "adam").saved_bytes == sum(storages.values())
