@@ -110,6 +110,8 @@ _MAC_WHY = {
 
 def _count_fvcore(leaf: Leaf, row: Row, batch: int) -> Counts:
     kind = leaf.kind
+    if leaf.kind in _FVCORE_MODERN:  # the modern kinds and merges, below
+        return _FVCORE_MODERN[leaf.kind](leaf, row, batch)
     if kind in ("conv", "linear", "subsample"):
         # aten::_convolution: batch·prod(weight shape)·H_out·W_out, no bias; aten::linear:
         # prod(input)·out, no bias; subsample's 1×1 depthwise conv: one per output.
@@ -153,6 +155,8 @@ def _count_torchinfo(leaf: Leaf, row: Row, batch: int) -> Counts:
     conv and linear (the multiply-adds, and the bias once per output element), and its parameters
     once per sample for the others (batch norm, rbf, subsample)."""
     kind = leaf.kind
+    if leaf.kind in _TORCHINFO_MODERN:  # the modern kinds and merges, below
+        return _TORCHINFO_MODERN[leaf.kind](leaf, row, batch)
     if kind in ("conv", "linear"):
         return _nonzero({kind: row.macs, f"{kind} bias": _bias(leaf, row, batch)})
     return _nonzero({kind: batch * row.params})
@@ -184,6 +188,8 @@ _PTFLOPS_FUNCTIONAL_ONLY = {"silu", "softmax"}  # no module hook; F.silu / F.sof
 
 
 def _count_ptflops(leaf: Leaf, row: Row, batch: int) -> Counts:
+    if leaf.kind in _PTFLOPS_MODERN:  # the modern kinds and merges, below
+        return _PTFLOPS_MODERN[leaf.kind](leaf, row, batch)
     kind, n_in, n_out = leaf.kind, _n_in(row), _n_out(row)
     if kind == "conv":
         return _nonzero({kind: row.macs, "conv bias": _bias(leaf, row, batch)})
@@ -243,6 +249,8 @@ _PTFLOPS_WHY = {
 
 def _count_thop(leaf: Leaf, row: Row, batch: int) -> Counts:
     kind = leaf.kind
+    if leaf.kind in _THOP_MODERN:  # the modern kinds and merges, below
+        return _THOP_MODERN[leaf.kind](leaf, row, batch)
     if kind in ("conv", "linear"):  # output numel × (in/groups)·K_h·K_w; in × output numel
         return _nonzero({kind: row.macs})
     if kind == "batchnorm":  # calculate_norm: 2 per element, doubled with affine
@@ -273,6 +281,117 @@ _THOP_WHY = {
     "_others": "ReLU and leaky ReLU are registered as 0; max pooling, dropout, other "
                "activations, LRN, residual adds and custom modules count 0",
 }
+
+
+# --------------------------------------------------------------------------------------------
+# The modern kinds and the merges (cnncalc/layers.py's last section), as each tool counts the
+# cnncalc torch backend's module for them (tests/test_conventions_modern.py runs the tools).
+# None of them has multiply-adds under macs and flops. Merges (add, mul, concat) count 0 in
+# every tool: fvcore has no handle for aten::add/aten::mul and ignores aten::cat, ptflops patches
+# torch.add/mul and Tensor.add/mul but not the ``a + b`` / ``a * b`` operators the modules use,
+# thop and torchinfo only see modules with hooks or parameters.
+
+_CountRule = Callable[[Leaf, Row, int], Counts]
+
+
+def _per_input_element(per_affine: int, per_plain: int) -> _CountRule:
+    """``per_affine`` (with affine) or ``per_plain`` counts per input element."""
+
+    def rule(leaf: Leaf, row: Row, batch: int) -> Counts:
+        return {leaf.kind: (per_affine if _affine(leaf) else per_plain) * batch * _n_in(row)}
+
+    return rule
+
+
+def _per_element(times: int, of: Callable[[Row], int] = _n_out) -> _CountRule:
+    def rule(leaf: Leaf, row: Row, batch: int) -> Counts:
+        return {leaf.kind: times * batch * of(row)}
+
+    return rule
+
+
+def _nothing(leaf: Leaf, row: Row, batch: int) -> Counts:
+    return {}
+
+
+def _layernorm_module(on_last: _CountRule) -> _CountRule:
+    """A tool that hooks nn.LayerNorm by exact type: ``over: last`` builds one; ``over:
+    channels`` builds ChannelsLayerNorm (as torchvision's LayerNorm2d), which it does not see."""
+
+    def rule(leaf: Leaf, row: Row, batch: int) -> Counts:
+        return on_last(leaf, row, batch) if leaf.config.get("over") == "last" else {}
+
+    return rule
+
+
+# fvcore: aten::layer_norm, aten::group_norm and aten::instance_norm by norm_flop_counter: 5 per
+# input element with a weight, 4 without; nothing else here has a handle.
+_FVCORE_MODERN: dict[str, _CountRule] = {
+    "layernorm": _per_input_element(5, 4),
+    "groupnorm": _per_input_element(5, 4),
+    "instancenorm": _per_input_element(5, 4),
+}
+_FVCORE_WHY.update({
+    "layernorm": "5 per input element with a weight, 4 without (aten::layer_norm)",
+    "groupnorm": "5 per input element with affine, 4 without (aten::group_norm)",
+    "instancenorm": "5 per input element with affine, 4 without (aten::instance_norm)",
+})
+
+# torchinfo: parameters named weight or bias, once per sample: the norms' and prelu's. The layer
+# scale's γ is named layer_scale (as in torchvision's CNBlock), so torchinfo does not count it.
+_TORCHINFO_MODERN: dict[str, _CountRule] = {
+    "layer_scale": _nothing,
+    **{k: _nothing for k in ("add", "mul", "concat")},
+}
+_TORCHINFO_WHY.update({
+    "layernorm": "its parameters (weight and bias) once per sample",
+    "groupnorm": "its parameters (2C) once per sample",
+    "instancenorm": "its parameters (2C with affine) once per sample",
+    "prelu": "its slopes (a parameter named weight) once per sample",
+})
+
+# ptflops: bn_flops_counter_hook on nn.GroupNorm, nn.InstanceNorm*d and nn.LayerNorm: input
+# elements, doubled when the module has an ``affine`` attribute that is true (nn.LayerNorm has
+# elementwise_affine instead, so never doubled); nn.PReLU's hook (output elements) plus the
+# patched F.prelu (input elements); nn.SiLU (swish) through the patched F.silu only.
+_PTFLOPS_MODERN: dict[str, _CountRule] = {
+    "layernorm": _layernorm_module(_per_element(1, _n_in)),
+    "groupnorm": _per_input_element(2, 1),
+    "instancenorm": _per_input_element(2, 1),
+    "prelu": _per_element(2),
+    "swish": _per_element(1),
+    **{k: _nothing for k in ("add", "mul", "concat")},
+}
+_PTFLOPS_WHY.update({
+    "layernorm": "over last: 1 per input element (nn.LayerNorm's hook; it has no `affine` "
+                 "attribute, so never 2); over channels: 0 (not an nn.LayerNorm by type)",
+    "groupnorm": "2 per input element with affine, 1 without (the batch-norm hook)",
+    "instancenorm": "2 per input element with affine, 1 without (the batch-norm hook)",
+    "prelu": "2 per element: the nn.PReLU hook and the patched F.prelu",
+    "swish": "1 per element (patched F.silu; no module hook)",
+})
+
+# thop: count_normalization on nn.LayerNorm and nn.InstanceNorm*d: 2 per input element, doubled
+# with affine or elementwise_affine (GroupNorm is not registered); count_prelu in eval mode: 1
+# per input element.
+_THOP_MODERN: dict[str, _CountRule] = {
+    "layernorm": _layernorm_module(_per_input_element(4, 2)),
+    "instancenorm": _per_input_element(4, 2),
+    "prelu": _per_element(1, _n_in),
+}
+_THOP_WHY.update({
+    "layernorm": "over last: 4 per input element with affine, 2 without (nn.LayerNorm); over "
+                 "channels: 0 (not an nn.LayerNorm by type)",
+    "instancenorm": "4 per input element with affine (2 without)",
+    "prelu": "1 per input element (in eval mode)",
+})
+
+_NOT_COUNTED = ("; nor mish, hardsigmoid, layer scale, slices, channel shuffle, drop path (the "
+                "identity in eval mode) and the merges (add, mul, concat)")
+for _why in (_FVCORE_WHY, _PTFLOPS_WHY, _THOP_WHY):
+    _why["_others"] += _NOT_COUNTED
+_TORCHINFO_WHY["_others"] += ("; the layer scale's γ is not named weight or bias, so not "
+                              "counted either")
 
 
 # --------------------------------------------------------------------------------------------

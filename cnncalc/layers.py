@@ -30,10 +30,13 @@ from fractions import Fraction
 from math import prod
 from typing import Any, Callable, ClassVar
 
+from .errors import brief
 from .fields import (
     Field,
+    FieldError,
     boolean,
     connection_table,
+    nonnegative_int,
     nonnegative_pair,
     number,
     padding,
@@ -237,6 +240,9 @@ class LayerRule:
     summary: ClassVar[str] = ""
     fields: ClassVar[dict[str, Field]] = {}
     accepts: ClassVar[tuple[int, ...]] = (1, 3)  # input ranks the kind takes
+    # How many inputs: 1, or None for two or more (merges), whose every method then takes ``x``
+    # as a tuple of the input shapes.
+    arity: ClassVar[int | None] = 1
     # The memory model: whether the output is the input itself (a view or a no-op), at inference
     # and in training; what autograd saves is :meth:`saved_for_backward`.
     view_at_inference: ClassVar[bool] = False
@@ -801,23 +807,517 @@ def _saves_nothing(self: LayerRule, cfg: Config, x: Shape, y: Shape) -> tuple[Sa
 
 
 def _pointwise(kind: str, summary: str, fields: dict[str, Field] | None = None,
-               saves: Callable[..., tuple[Saved, ...]] | None = None, view: bool = False) -> None:
-    """A point-wise kind; ``saves`` overrides what autograd keeps (its input by default)."""
+               saves: Callable[..., tuple[Saved, ...]] | None = None, view: bool = False,
+               describe: Callable[..., str] | None = None) -> None:
+    """A point-wise kind, of any rank; ``saves`` overrides what autograd keeps (its input by
+    default)."""
     body: dict[str, Any] = {"kind": kind, "summary": summary, "fields": fields or {},
-                            "view_at_inference": view, "view_in_training": view}
+                            "accepts": ALL_RANKS, "view_at_inference": view,
+                            "view_in_training": view}
     if saves is not None:
         body["saved_for_backward"] = saves
+    if describe is not None:
+        body["describe"] = describe
     register(type(kind.title().replace("_", ""), (LayerRule,), body))
 
 
-# relu, tanh, sigmoid and the softmaxes compute their gradient from their output
+ALL_RANKS = (1, 2, 3, 4)  # (F,), C×L, C×H×W, C×D×H×W
+
+
+# --------------------------------------------------------------------------------------------
+# Modern layer kinds: layer, group and instance norm, layer scale, channel slices and shuffles,
+# stochastic depth, more activations, and the merges (add, mul, concat) of graph specs.
+#
+# None of these has multiply-adds under the default convention (norms, scales, activations,
+# element-wise and broadcast merges are not MACs); each states its parameters, buffers and what
+# autograd saves for its backward as torch 2.x does (torchgen's derivatives.yaml, checked with
+# torch.autograd.graph.saved_tensors_hooks in tests/test_layers_modern.py).
+
+
+def integer(value: Any) -> int:
+    """Any integer, negative ones counting from the end as Python's slices do."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(f"must be an integer, got {brief(value)}")
+    return value
+
+
+integer.json_schema = {"type": "integer"}  # type: ignore[attr-defined]
+
+
+def choice(*words: str) -> Callable[[Any], str]:
+    """One of ``words`` (case-insensitive), returned in lower case."""
+
+    def parse(value: Any) -> str:
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word not in words:
+            allowed = ", ".join(repr(w) for w in words)
+            raise FieldError(f"must be one of {allowed}, got {brief(value)}")
+        return word
+
+    parse.json_schema = {"type": "string", "enum": list(words)}  # type: ignore[attr-defined]
+    return parse
+
+
+AXIS_WORDS = {1: ("channels",), 2: ("channels", "length"), 3: ("channels", "height", "width"),
+              4: ("channels", "depth", "height", "width")}
+_ANY_AXIS_WORD = ("channels", "length", "depth", "height", "width")
+
+
+def axis(value: Any) -> int | str:
+    """A per-sample axis: its index (0 = channels, negative from the end) or its name."""
+    if isinstance(value, str):
+        return choice(*_ANY_AXIS_WORD)(value)
+    return integer(value)
+
+
+axis.json_schema = {"anyOf": [{"type": "integer"},  # type: ignore[attr-defined]
+                              {"type": "string", "enum": list(_ANY_AXIS_WORD)}]}
+
+
+def _shape_text(x: Shape) -> str:
+    return "×".join(map(str, x))
+
+
+def resolve_axis(value: int | str, x: Shape) -> int:
+    """The per-sample axis index that ``value`` names for an input of shape ``x``."""
+    rank = len(x)
+    if isinstance(value, str):
+        if value not in AXIS_WORDS[rank]:
+            raise ShapeError(f"a {_shape_text(x)} input has no {value} axis "
+                             f"(axes: {', '.join(AXIS_WORDS[rank])})")
+        return AXIS_WORDS[rank].index(value)
+    if not -rank <= value < rank:
+        raise ShapeError(f"axis {value} is out of range for a {_shape_text(x)} input "
+                         f"(0 to {rank - 1}, or −{rank} to −1 from the end)")
+    return value % rank
+
+
+def _check_divides(groups: int, channels: int, kind: str) -> None:
+    if channels % groups:
+        raise ShapeError(f"{kind} groups={groups} must divide the channels ({channels})")
+
+
+_EPS = Field(number, 1e-5, "added to the variance for stability (does not change the counts)")
+
+
+@register
+class LayerNorm(LayerRule):
+    kind = "layernorm"
+    summary = ("layer normalisation over the channels at every position (ConvNeXt's "
+               "LayerNorm2d) or over the last axis (torch's nn.LayerNorm(last size))")
+    fields = {
+        "over": Field(choice("channels", "last"), "channels",
+                      "what to normalise: 'channels' (C, at every position) or 'last' (the "
+                      "last axis, as nn.LayerNorm(normalized_shape=last size))"),
+        "affine": Field(boolean, None, "learnable weight (and bias) per normalised element; "
+                                       "default true"),
+        "elementwise_affine": Field(boolean, None, "torch's name for affine (give one of them)"),
+        "bias": Field(boolean, True, "learnable bias too (with affine)"),
+        "eps": _EPS,
+    }
+    accepts = ALL_RANKS
+
+    def finish(self, cfg: Config) -> Config:
+        affine, torch_name = cfg["affine"], cfg["elementwise_affine"]
+        if affine is not None and torch_name is not None and affine != torch_name:
+            raise FieldError("affine and elementwise_affine disagree (they are one setting)")
+        cfg["affine"] = cfg["elementwise_affine"] = (
+            affine if affine is not None else torch_name if torch_name is not None else True)
+        return cfg
+
+    @staticmethod
+    def normalized(cfg: Config, x: Shape) -> int:
+        """The size of the normalised axis: C, or the last axis."""
+        return x[0] if cfg["over"] == "channels" else x[-1]
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        """A weight per normalised element, and a bias with ``bias``, when affine."""
+        if not cfg["affine"]:
+            return 0
+        return (2 if cfg["bias"] else 1) * self.normalized(cfg, x)
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """native_layer_norm keeps its input, and the mean and 1/std of each normalised group
+        (one group per position for ``channels``, per row of the last axis for ``last``)."""
+        groups = prod(x) // self.normalized(cfg, x)
+        return (*SAVED_INPUT, Saved("mean and inverse std", 2 * groups))
+
+    def describe(self, cfg: Config) -> str:
+        return cfg["over"] + ("" if cfg["affine"] else " noaffine")
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        if not cfg["affine"]:
+            return []
+        n = self.normalized(cfg, x)
+        what = "channel" if cfg["over"] == "channels" else "element of the last axis"
+        if cfg["bias"]:
+            return [f"params: 2·{n} = {self.params(cfg, x):,} (a weight and a bias per {what})"]
+        return [f"params: {n} = {self.params(cfg, x):,} (a weight per {what}, no bias)"]
+
+
+@register
+class GroupNorm(LayerRule):
+    kind = "groupnorm"
+    summary = "group normalisation: channels in groups, each normalised over its channels and positions"
+    fields = {
+        "groups": Field(positive_int, doc="channel groups (must divide the channels)"),
+        "affine": Field(boolean, True, "learnable weight and bias per channel"),
+        "eps": _EPS,
+    }
+    accepts = ALL_RANKS
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        _check_divides(cfg["groups"], x[0], self.kind)
+        return x
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        return 2 * x[0] if cfg["affine"] else 0
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """native_group_norm keeps its input and the mean and 1/std of each group."""
+        return (*SAVED_INPUT, Saved("mean and inverse std", 2 * cfg["groups"]))
+
+    def describe(self, cfg: Config) -> str:
+        return f"g{cfg['groups']}" + ("" if cfg["affine"] else " noaffine")
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        if not cfg["affine"]:
+            return []
+        return [f"params: 2·{x[0]} = {self.params(cfg, x):,} (a weight and a bias per channel)"]
+
+
+@register
+class InstanceNorm(LayerRule):
+    kind = "instancenorm"
+    summary = "instance normalisation: each channel of each sample over its positions"
+    fields = {
+        "affine": Field(boolean, False, "learnable weight and bias per channel (torch: off)"),
+        "track_running_stats": Field(boolean, False,
+                                     "keep running mean and variance buffers (torch: off)"),
+        "eps": _EPS,
+    }
+    accepts = (2, 3, 4)
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        return 2 * x[0] if cfg["affine"] else 0
+
+    def buffers(self, cfg: Config, x: Shape) -> int:
+        """running_mean and running_var (C each) and num_batches_tracked (1)."""
+        return 2 * x[0] + 1 if cfg["track_running_stats"] else 0
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """torch runs batch norm on the input seen as 1 × (N·C) × …: it keeps the input and a
+        mean and 1/std per channel of each sample, and the weight and running statistics it
+        repeated for every sample (C each per sample)."""
+        c = x[0]
+        saved = [*SAVED_INPUT, Saved("mean and inverse std", 2 * c)]
+        if cfg["affine"]:
+            saved.append(Saved("weight repeated per sample", c))
+        if cfg["track_running_stats"]:
+            saved.append(Saved("running statistics repeated per sample", 2 * c))
+        return tuple(saved)
+
+    def describe(self, cfg: Config) -> str:
+        return " ".join(w for w, on in (("affine", cfg["affine"]),
+                                         ("stats", cfg["track_running_stats"])) if on)
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        lines = []
+        if cfg["affine"]:
+            lines.append(f"params: 2·{x[0]} = {self.params(cfg, x):,}")
+        if cfg["track_running_stats"]:
+            lines.append(f"buffers: 2·{x[0]} + 1 = {self.buffers(cfg, x):,}")
+        return lines
+
+
+@register
+class LayerScale(LayerRule):
+    kind = "layer_scale"
+    summary = "a learnable scale per channel, y = γ ⊙ x over every position (ConvNeXt's γ)"
+    fields = {"init": Field(number, 1e-6, "initial value of every γ (ConvNeXt: 1e-6)")}
+    accepts = ALL_RANKS
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        return x[0]
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """The multiply keeps its input (for γ's gradient) and γ, a parameter."""
+        return SAVED_INPUT
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [f"params: {x[0]} = {x[0]:,} (one γ per channel)"]
+
+
+@register
+class Slice(LayerRule):
+    kind = "slice"
+    summary = ("a range of channels, by start/stop or as one of torch.chunk's chunks "
+               "(ShuffleNetV2's channel split); a view")
+    fields = {
+        "start": Field(integer, None, "first channel (negative: from the end; default 0)"),
+        "stop": Field(integer, None, "channel after the last (negative: from the end; "
+                                     "default the end)"),
+        "chunks": Field(positive_int, None, "split the channels as torch.chunk(chunks) does …"),
+        "index": Field(nonnegative_int, None, "… and take this chunk (0-based)"),
+    }
+    accepts = ALL_RANKS
+    view_at_inference = view_in_training = True
+
+    def finish(self, cfg: Config) -> Config:
+        ranged = cfg["start"] is not None or cfg["stop"] is not None
+        chunked = cfg["chunks"] is not None or cfg["index"] is not None
+        if ranged and chunked:
+            raise FieldError("slice takes start/stop or chunks/index, not both")
+        if not ranged and not chunked:
+            raise FieldError("slice needs start and/or stop, or chunks and index")
+        if chunked and (cfg["chunks"] is None or cfg["index"] is None):
+            raise FieldError("slice needs both chunks and index")
+        return cfg
+
+    def channels(self, cfg: Config, x: Shape) -> tuple[int, int]:
+        """The [start, stop) channel range taken from an input of shape ``x``."""
+        c = x[0]
+        if cfg["chunks"] is not None:
+            size = -(-c // cfg["chunks"])  # torch.chunk: chunks of ⌈C/chunks⌉, the last smaller
+            count = -(-c // size)
+            if cfg["index"] >= count:
+                more = "" if count == cfg["chunks"] else f" (torch.chunk gives {count}, not {cfg['chunks']})"
+                raise ShapeError(f"chunk {cfg['index']} does not exist: {c} channels in chunks "
+                                 f"of {size} make {count}{more}")
+            start = cfg["index"] * size
+            return start, min(start + size, c)
+        start, stop, _ = slice(cfg["start"], cfg["stop"]).indices(c)
+        if stop <= start:
+            raise ShapeError(f"channels {cfg['start']}:{cfg['stop']} of {c} are empty")
+        return start, stop
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        start, stop = self.channels(cfg, x)
+        return (stop - start, *x[1:])
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return ()  # a view: its backward needs only the sizes
+
+    def describe(self, cfg: Config) -> str:
+        if cfg["chunks"] is not None:
+            return f"chunk {cfg['index']}/{cfg['chunks']}"
+        start = "" if cfg["start"] is None else cfg["start"]
+        stop = "" if cfg["stop"] is None else cfg["stop"]
+        return f"{start}:{stop}"
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        start, stop = self.channels(cfg, x)
+        if cfg["chunks"] is not None:
+            size = -(-x[0] // cfg["chunks"])
+            return [f"chunks of ⌈{x[0]}/{cfg['chunks']}⌉ = {size}: channels {start} to {stop - 1}"
+                    f" = {y[0]:,}"]
+        return [f"channels {start} to {stop - 1}: {stop} − {start} = {y[0]:,}"]
+
+
+@register
+class ChannelShuffle(LayerRule):
+    kind = "channel_shuffle"
+    summary = "interleave the channels of `groups` groups (ShuffleNet); a copy"
+    fields = {"groups": Field(positive_int, doc="channel groups (must divide the channels)")}
+    accepts = ALL_RANKS
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        _check_divides(cfg["groups"], x[0], self.kind)
+        return x
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return ()  # views and a copy: their backward needs only the sizes
+
+    def describe(self, cfg: Config) -> str:
+        return f"g{cfg['groups']}"
+
+
+@register
+class DropPath(LayerRule):
+    kind = "drop_path"
+    summary = ("stochastic depth: drops the whole sample's tensor with probability p in "
+               "training (torchvision's StochasticDepth, row mode); identity at inference")
+    fields = {"p": Field(probability, doc="drop probability")}
+    accepts = ALL_RANKS
+    view_at_inference = True
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """The multiply by the per-sample keep mask (scaled by 1/(1 − p)) keeps the mask: one
+        element per sample in the input's dtype. At p = 0 the layer returns its input."""
+        return () if cfg["p"] == 0 else (Saved("mask", 1),)
+
+    def describe(self, cfg: Config) -> str:
+        return f"p{cfg['p']:g}"
+
+
+@register
+class PReLU(LayerRule):
+    kind = "prelu"
+    summary = "parametric ReLU: a learnable negative slope, shared or per channel"
+    fields = {
+        "num_parameters": Field(positive_int, 1, "slopes: 1 (shared) or the channel count"),
+        "init": Field(number, 0.25, "initial slope"),
+    }
+    accepts = ALL_RANKS
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        n = cfg["num_parameters"]
+        if n not in (1, x[0]):
+            raise ShapeError(f"prelu num_parameters={n} must be 1 or the channels ({x[0]})")
+        return n
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        self.params(cfg, x)
+        return x
+
+    def describe(self, cfg: Config) -> str:
+        return "" if cfg["num_parameters"] == 1 else "per channel"
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        if cfg["num_parameters"] == 1:
+            return ["params: 1 (one slope shared by every channel)"]
+        return [f"params: {x[0]} = {x[0]:,} (a slope per channel)"]
+
+
+def _describe_gelu(self: LayerRule, cfg: Config) -> str:
+    return "" if cfg["approximate"] == "none" else cfg["approximate"]
+
+
+# --------------------------------------------------------------------------------------------
+# Merges: two or more inputs (graph specs' from/with); ``x`` is the tuple of input shapes.
+
+
+class _Merge(LayerRule):
+    """Two or more inputs. In :meth:`saved_for_backward`, ``Saved("input")`` means every input
+    itself (the operands autograd keeps)."""
+
+    arity = None
+    accepts = ALL_RANKS
+
+    def output_shape(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:  # type: ignore[override]
+        if not x or not isinstance(x[0], tuple):  # one plain shape: the item named no operands
+            raise ShapeError(f"{self.kind} needs two or more inputs (name them with from or with)")
+        if len(x) < 2:
+            raise ShapeError(f"{self.kind} needs two or more inputs, got {len(x)}")
+        ranks = {len(s) for s in x}
+        if len(ranks) > 1:
+            raise ShapeError(f"{self.kind} needs inputs of the same rank, got {self._shapes(x)}")
+        return self.merged(cfg, x)
+
+    def merged(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:
+        raise NotImplementedError
+
+    @staticmethod
+    def _shapes(x: tuple[Shape, ...]) -> str:
+        return ", ".join(_shape_text(s) for s in x)
+
+    def saved_for_backward(self, cfg: Config, x: Any, y: Shape) -> tuple[Saved, ...]:
+        return ()  # the gradient passes to each input as it is (its sizes suffice)
+
+    def window(self, cfg: Config, x: Any) -> None:
+        return None  # the engine unions the inputs' receptive fields
+
+
+def _axis_name(axis_index: int, rank: int) -> str:
+    return AXIS_WORDS[rank][axis_index]
+
+
+def broadcast_shapes(x: tuple[Shape, ...], kind: str = "mul") -> Shape:
+    """NumPy's broadcasting per sample, for inputs of one rank (the batch axis lines up): each
+    axis equal, or 1 in all but one size."""
+    rank = len(x[0])
+    out = []
+    for a in range(rank):
+        sizes = {s[a] for s in x} - {1}
+        if len(sizes) > 1:
+            raise ShapeError(
+                f"{kind} cannot broadcast {', '.join(_shape_text(s) for s in x)}: "
+                f"{_axis_name(a, rank)} {' and '.join(map(str, sorted(sizes)))} differ "
+                "(each axis must be equal or 1)")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+@register
+class Add(_Merge):
+    kind = "add"
+    summary = ("element-wise sum of two or more inputs of the same shape (no broadcasting: "
+               "a residual's shapes must agree)")
+
+    def merged(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:
+        if len(set(x)) > 1:
+            raise ShapeError(f"add needs inputs of the same shape, got {self._shapes(x)}")
+        return x[0]
+
+
+@register
+class Mul(_Merge):
+    kind = "mul"
+    summary = ("element-wise product of two or more inputs, broadcast as NumPy does per sample "
+               "(C×H×W · C×1×1: squeeze-and-excitation's gate)")
+
+    def merged(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:
+        return broadcast_shapes(x, self.kind)
+
+    def saved_for_backward(self, cfg: Config, x: Any, y: Shape) -> tuple[Saved, ...]:
+        """Each product keeps both its operands (for each other's gradient), as they are, not
+        broadcast: every input, and for three or more the partial products in between."""
+        partial = []
+        for k in range(2, len(x)):
+            partial.append(Saved(f"partial product {k - 1}", prod(broadcast_shapes(x[:k]))))
+        return (*SAVED_INPUT, *partial)
+
+    def explain(self, cfg: Config, x: Any, y: Shape) -> list[str]:
+        if len(set(x)) == 1:
+            return []
+        return [f"{' · '.join(_shape_text(s) for s in x)} → {_shape_text(y)} (broadcast)"]
+
+
+@register
+class ConcatMerge(_Merge):
+    kind = "concat"
+    summary = "concatenation of two or more inputs along one axis (default the channels)"
+    fields = {"axis": Field(axis, 0, "per-sample axis: 0 or 'channels' (default), an index "
+                                     "(1 = the first spatial axis, negative from the end) or "
+                                     "'length', 'depth', 'height', 'width'")}
+
+    def merged(self, cfg: Config, x: tuple[Shape, ...]) -> Shape:
+        a = resolve_axis(cfg["axis"], x[0])
+        rank = len(x[0])
+        for other in x[1:]:
+            for b in range(rank):
+                if b != a and other[b] != x[0][b]:
+                    raise ShapeError(
+                        f"concat along {_axis_name(a, rank)} needs the inputs to agree on every "
+                        f"other axis: {self._shapes(x)} differ in {_axis_name(b, rank)}")
+        return tuple(sum(s[a] for s in x) if b == a else x[0][b] for b in range(rank))
+
+    def describe(self, cfg: Config) -> str:
+        value = cfg["axis"]
+        return "" if value in (0, "channels") else f"axis {value}"
+
+    def explain(self, cfg: Config, x: Any, y: Shape) -> list[str]:
+        a = resolve_axis(cfg["axis"], x[0])
+        sizes = " + ".join(str(s[a]) for s in x)
+        return [f"{_axis_name(a, len(y))}: {sizes} = {y[a]:,}"]
+
+
+# relu, tanh, sigmoid and the softmaxes compute their gradient from their output; the others
+# (hardtanh for relu6, leaky_relu, elu, gelu, silu, mish, hardswish, hardsigmoid) from their
+# input, as torch's derivatives.yaml says.
 _pointwise("relu", "rectified linear unit", saves=_saves_output)
 _pointwise("relu6", "ReLU clipped at 6")
 _pointwise("leaky_relu", "leaky ReLU", {"slope": Field(number, 0.01, "negative slope")})
 _pointwise("elu", "exponential linear unit")
-_pointwise("gelu", "Gaussian error linear unit")
+_pointwise("gelu", "Gaussian error linear unit",
+           {"approximate": Field(choice("none", "tanh"), "none",
+                                 "'none' (the exact erf form) or 'tanh' (the tanh approximation)")},
+           describe=_describe_gelu)
 _pointwise("silu", "sigmoid-weighted linear unit (swish)")
+_pointwise("swish", "swish: the same as silu (x·sigmoid(x)), under Ramachandran et al.'s name")
+_pointwise("mish", "mish: x·tanh(softplus(x))")
 _pointwise("hardswish", "hard swish")
+_pointwise("hardsigmoid", "hard sigmoid: relu6(x + 3)/6")
 _pointwise("tanh", "hyperbolic tangent", saves=_saves_output)
 _pointwise("sigmoid", "logistic sigmoid", saves=_saves_output)
 _pointwise("softmax", "softmax over channels (features for a vector)", saves=_saves_output)

@@ -63,9 +63,9 @@ def _json_default(value: Any) -> Any:
 
 
 def _field_schema(kind: str, name: str, field: f.Field) -> dict[str, Any]:
-    try:
-        base = _PARSERS[field.parse]
-    except KeyError:
+    try:  # a parser of cnncalc/fields.py, or one that carries its own (cnncalc/layers.py)
+        base = _PARSERS.get(field.parse) or field.parse.json_schema  # type: ignore[attr-defined]
+    except AttributeError:
         raise TypeError(f"no JSON Schema for the parser of {kind}.{name}; add it to "
                         "cnncalc/schema.py") from None
     schema = {"description": field.doc, **_or_expression(base)}

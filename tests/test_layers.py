@@ -478,14 +478,20 @@ MINIMAL = {
     "adaptive_avgpool": ("{output: 2}", "3x8x8"),
     "adaptive_maxpool": ("{output: 2}", "3x8x8"),
     "lrn": ("{size: 3}", "3x8x8"),
+    "groupnorm": ("{groups: 3}", "3x8x8"),
+    "channel_shuffle": ("{groups: 3}", "3x8x8"),
+    "drop_path": ("{p: 0.1}", "3x8x8"),
+    "slice": ("{stop: 2}", "3x8x8"),  # start/stop or chunks/index, none of them required alone
 }
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_every_registered_kind_loads_and_analyses(kind):
     rule = REGISTRY[kind]
+    if rule.arity != 1:
+        pytest.skip("a merge reads named tensors (from/with): tests/test_layers_modern.py")
     required = [name for name, f in rule.fields.items() if f.required]
-    if required:
+    if required or kind in MINIMAL:
         assert kind in MINIMAL, f"add minimal fields for {kind} (needs {', '.join(required)})"
         fields, input = MINIMAL[kind]
     else:

@@ -212,7 +212,10 @@ def test_every_kind_declares_what_backward_keeps(kind):
     # the rule lives with the kind (cnncalc/layers.py); a new kind saves its input by default
     rule = REGISTRY[kind]
     shape = (4, 6, 6) if 3 in rule.accepts else (4,)
-    saved = rule.saved_for_backward({"size": 3}, shape, shape)
+    cfg = {name: f.default for name, f in rule.fields.items() if not f.required}
+    cfg = rule.finish({**cfg, "size": 3, "groups": 2, "p": 0.1, "stop": 2, "kernel": (2, 2)})
+    x = (shape, shape) if rule.arity != 1 else shape  # a merge takes its inputs' shapes
+    saved = rule.saved_for_backward(cfg, x, shape)
     assert all(s.what in ("input", "output") or s.elements > 0 for s in saved), saved
     assert rule.view_at_inference or not rule.view_in_training  # a training view is one at inference too
 

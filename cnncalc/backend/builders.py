@@ -248,7 +248,7 @@ def _leaky_relu(cfg: Config, x: Shape) -> nn.Module:
 
 
 _ELEMENTWISE: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "elu": nn.ELU, "silu": nn.SiLU,
     "hardswish": nn.Hardswish, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
     "softmax": lambda: nn.Softmax(dim=1), "log_softmax": lambda: nn.LogSoftmax(dim=1),
     "identity": nn.Identity,
@@ -275,3 +275,182 @@ def build(spec: Spec, input: Any = None) -> Network:
         x = shapes[0] if getattr(REGISTRY[op.kind], "arity", 1) == 1 else shapes
         modules[op.index] = BUILDERS[op.kind](analysis.configs[op.index], x)
     return Network(graph, modules)
+
+
+# --------------------------------------------------------------------------------------------
+# Modern layer kinds and the merges (cnncalc/layers.py's last section). Merges take their inputs
+# positionally: ``module(*inputs)``.
+
+
+class ChannelsLayerNorm(nn.LayerNorm):
+    """Layer norm over the channels at every position, as torchvision's ConvNeXt LayerNorm2d:
+    channels last, F.layer_norm over them, and back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # a vector: the features are the last axis already
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        last = (0, *range(2, x.dim()), 1)
+        back = (0, x.dim() - 1, *range(1, x.dim() - 1))
+        x = F.layer_norm(x.permute(*last), self.normalized_shape, self.weight, self.bias,
+                         self.eps)
+        return x.permute(*back)
+
+
+@builds("layernorm")
+def _layernorm(cfg: Config, x: Shape) -> nn.Module:
+    norm = ChannelsLayerNorm if cfg["over"] == "channels" else nn.LayerNorm
+    size = x[0] if cfg["over"] == "channels" else x[-1]
+    return norm(size, eps=cfg["eps"], elementwise_affine=cfg["affine"], bias=cfg["bias"])
+
+
+@builds("groupnorm")
+def _groupnorm(cfg: Config, x: Shape) -> nn.Module:
+    return nn.GroupNorm(cfg["groups"], x[0], eps=cfg["eps"], affine=cfg["affine"])
+
+
+@builds("instancenorm")
+def _instancenorm(cfg: Config, x: Shape) -> nn.Module:
+    norm = {2: nn.InstanceNorm1d, 3: nn.InstanceNorm2d, 4: nn.InstanceNorm3d}[len(x)]
+    return norm(x[0], eps=cfg["eps"], affine=cfg["affine"],
+                track_running_stats=cfg["track_running_stats"])
+
+
+class LayerScale(nn.Module):
+    """y = γ ⊙ x with γ of shape (C, 1, …, 1), as torchvision's CNBlock keeps it."""
+
+    def __init__(self, channels: int, rank: int, init: float):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(channels, *[1] * (rank - 1)) * init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_scale * x
+
+
+@builds("layer_scale")
+def _layer_scale(cfg: Config, x: Shape) -> nn.Module:
+    return LayerScale(x[0], len(x), cfg["init"])
+
+
+class ChannelSlice(nn.Module):
+    """Channels [start, stop): a view."""
+
+    def __init__(self, start: int, stop: int):
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+
+@builds("slice")
+def _slice(cfg: Config, x: Shape) -> nn.Module:
+    from ..layers import rule
+
+    return ChannelSlice(*rule("slice").channels(cfg, x))
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle, as torchvision writes it: (g, C/g) → (C/g, g)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, *rest = x.shape
+        x = x.view(n, self.groups, c // self.groups, *rest).transpose(1, 2).contiguous()
+        return x.view(n, c, *rest)
+
+
+@builds("channel_shuffle")
+def _channel_shuffle(cfg: Config, x: Shape) -> nn.Module:
+    return ChannelShuffle(cfg["groups"])
+
+
+class StochasticDepth(nn.Module):
+    """torchvision's StochasticDepth in row mode: in training, each sample's tensor is zeroed
+    with probability p and the kept ones scaled by 1/(1 − p); the identity at inference."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        noise = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+@builds("drop_path")
+def _drop_path(cfg: Config, x: Shape) -> nn.Module:
+    return StochasticDepth(cfg["p"])
+
+
+@builds("prelu")
+def _prelu(cfg: Config, x: Shape) -> nn.Module:
+    return nn.PReLU(cfg["num_parameters"], cfg["init"])
+
+
+@builds("gelu")
+def _gelu(cfg: Config, x: Shape) -> nn.Module:
+    return nn.GELU(approximate=cfg["approximate"])
+
+
+_MODERN_ELEMENTWISE: dict[str, Callable[[], nn.Module]] = {
+    "swish": nn.SiLU, "mish": nn.Mish, "hardsigmoid": nn.Hardsigmoid,
+}
+for _kind, _factory in _MODERN_ELEMENTWISE.items():
+    builds(_kind)(lambda cfg, x, factory=_factory: factory())
+
+
+class Add(nn.Module):
+    """The sum of the inputs, written ``a + b`` as residual blocks do."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0]
+        for other in xs[1:]:
+            y = y + other
+        return y
+
+
+class Mul(nn.Module):
+    """The product of the inputs, broadcast (``a * b``, as squeeze-and-excitation writes it)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0]
+        for other in xs[1:]:
+            y = y * other
+        return y
+
+
+class Cat(nn.Module):
+    """The inputs concatenated along ``dim`` (of the batched tensors)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+
+@builds("add")
+def _add(cfg: Config, x: tuple[Shape, ...]) -> nn.Module:  # type: ignore[misc]
+    return Add()
+
+
+@builds("mul")
+def _mul(cfg: Config, x: tuple[Shape, ...]) -> nn.Module:  # type: ignore[misc]
+    return Mul()
+
+
+@builds("concat")
+def _concat(cfg: Config, x: tuple[Shape, ...]) -> nn.Module:  # type: ignore[misc]
+    from ..layers import resolve_axis
+
+    return Cat(resolve_axis(cfg["axis"], x[0]) + 1)  # past the batch axis
