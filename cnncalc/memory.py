@@ -186,8 +186,10 @@ class _Replay:
                              for t in leaf.inputs))
         saved = rule.saved_for_backward(config, shapes, row.output)
         for item in saved:
-            if item.what in ("input", "output"):
-                step.saves.append(x if item.what == "input" else y)
+            if item.what == "input":  # a merge's input: every operand
+                step.saves.extend(step.inputs if getattr(rule, "arity", 1) != 1 else [x])
+            elif item.what == "output":
+                step.saves.append(y)
             else:
                 step.saves.append(self.new(item.elements, f"{leaf.path} {item.what}",
                                            item.bytes_each, producer=at))

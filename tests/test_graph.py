@@ -4,6 +4,7 @@ ${X.channels}. Merge kinds (add, mul, concat) have their own tests with the laye
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -204,3 +205,18 @@ def test_an_input_of_another_rank_is_refused_in_one_line():
         analyze(load_spec("alexnet"), input="150528")
     assert str(caught.value) == ("--input 150528 is a vector F, but alexnet takes C×H×W "
                                  "(3x227x227): give an input of the same rank")
+
+
+SE_SPEC = (Path(__file__).parent / "graph_se.yaml").read_text()
+
+
+def test_a_squeeze_and_excitation_gate_and_a_concat_merge():
+    """SE on a 32×8×8 map: pool to 32×1×1, 1×1 conv to 8, 1×1 conv back to the block input's
+    32 channels, sigmoid, times the block's input; then a concat of three tensors."""
+    a = analyze(spec(SE_SPEC))
+    assert a.row("1.3").output == (32, 1, 1)  # out: ${input.channels} = 32
+    assert a.row("1.5").output == (32, 8, 8) and a.row("1.5").macs == 0  # a merge: no MACs
+    assert a.row("1").params == (32 * 8 + 8) + (8 * 32 + 32)
+    assert a.row("3").output == (32 + 32 + 16, 8, 8)  # a, b and the 16-channel input
+    assert a.totals.macs == 8 * 8 * 32 * 16 * 9 + 32 * 8 + 8 * 32 + 8 * 8 * 32 * 32
+    assert a.graph_warnings == []

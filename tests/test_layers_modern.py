@@ -296,7 +296,7 @@ def test_concat_merge_axes():
 
 
 def test_a_merge_without_operands_is_a_spec_error():
-    assert "needs two or more inputs" in load_error("add")
+    assert "add merges two or more tensors: give 'from: [a, b]' or 'with: b'" in load_error("add")
     with pytest.raises(ShapeError, match="got 1"):
         REGISTRY["mul"].output_shape({}, ((3, 4, 4),))
 

@@ -146,6 +146,9 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
     else:
         notes.append("fvcore is not installed: per-layer MACs not checked "
                       "(pip install 'cnncalc[torch]')")
+    if analysis.graph_warnings:
+        notes.append("layers whose output is never used are left out of fvcore's trace, so "
+                     "their MACs read 0 there: " + ", ".join(w.path for w in analysis.graph_warnings))
     if t.head_macs:
         notes.append(f"side heads were run for the check: MACs compared include their "
                      f"{t.head_macs:,}")

@@ -143,3 +143,11 @@ def test_a_graph_spec_with_from_and_two_outputs_builds_and_verifies():
     assert tuple(wide.shape) == (2, 24, 16, 16) and tuple(side.shape) == (2, 4, 32, 32)
     result = verify(loaded)
     assert result.ok, [r for r in result.failed_rows]
+
+
+def test_a_squeeze_and_excitation_spec_verifies():
+    from cnncalc.backend import verify
+    from tests.test_graph import SE_SPEC
+
+    result = verify(spec(SE_SPEC))
+    assert result.ok, [r for r in result.failed_rows]
