@@ -31,23 +31,28 @@ from math import prod
 from typing import Any, Callable, ClassVar
 
 from .fields import (
+    AXIS_NAMES,
     Field,
+    before_after_axes,
     boolean,
+    choice,
     connection_table,
-    nonnegative_pair,
+    nonnegative_axes,
     number,
-    padding,
+    padding_axes,
+    positive_axes,
     positive_int,
-    positive_pair,
+    positive_scale_axes,
     probability,
+    tensor_name,
 )
 
 Shape = tuple[int, ...]
 Config = dict[str, Any]
-# per axis (height, width): (extent k, stride s, offset of the first window's centre)
-Window = tuple[tuple[int, int, Fraction], tuple[int, int, Fraction]]
+# per spatial axis: (extent k, stride s, offset of the first window's centre); 2-D: (height, width)
+Window = tuple[tuple[Any, Any, Fraction], ...]
 
-AXES = ("height", "width")
+AXES = ("height", "width")  # the 2-D axes (check.py); any rank: axis_names
 
 
 class ShapeError(ValueError):
@@ -58,7 +63,7 @@ class ShapeError(ValueError):
 class Floor:
     """A sliding window whose division was not exact, so the output size was rounded down."""
 
-    axis: str  # "height" or "width"
+    axis: str  # "length"; "height" or "width"; "depth", "height" or "width"
     size: int  # input size along the axis
     padding: tuple[int, int]  # before, after
     extent: int  # effective kernel extent D·(K−1)+1
@@ -236,7 +241,8 @@ class LayerRule:
     kind: ClassVar[str]
     summary: ClassVar[str] = ""
     fields: ClassVar[dict[str, Field]] = {}
-    accepts: ClassVar[tuple[int, ...]] = (1, 3)  # input ranks the kind takes
+    # input ranks the kind takes: 1 a vector, 2 C×L, 3 C×H×W, 4 C×D×H×W
+    accepts: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
     # The memory model: whether the output is the input itself (a view or a no-op), at inference
     # and in training; what autograd saves is :meth:`saved_for_backward`.
     view_at_inference: ClassVar[bool] = False
@@ -300,10 +306,45 @@ def rule(kind: str) -> LayerRule:
 
 # --------------------------------------------------------------------------------------------
 # Helpers shared by windowed kinds
+#
+# One rule over N spatial axes: a config's per-axis fields (kernel, stride, padding, …) hold one
+# entry per spatial axis of the spec (broadcast at load, cnncalc.fields.broadcast), and the input
+# is C × (one size per axis). 2-D configs are the (height, width) pairs of before.
 
 
-def _fmt_pair(pair: tuple[int, int], sep: str = "×") -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
+def spatial_rank(x: Shape) -> int:
+    """Spatial axes of a per-sample shape: 1 for C×L, 2 for C×H×W, 3 for C×D×H×W."""
+    return len(x) - 1
+
+
+def axis_names(rank: int) -> tuple[str, ...]:
+    """length; height, width; depth, height, width."""
+    return AXIS_NAMES[rank]
+
+
+def shape_text(x: Shape) -> str:
+    return "×".join(map(str, x))
+
+
+def _check_axes(cfg: Config, x: Shape, key: str = "kernel") -> int:
+    """The number of spatial axes, checked against the config's per-axis field ``key``."""
+    n = spatial_rank(x)
+    given = len(cfg[key])
+    if given != n:
+        raise ShapeError(f"{key} has {given} entr{'y' if given == 1 else 'ies'} "
+                         f"({', '.join(axis_names(given)) if given in AXIS_NAMES else given}) "
+                         f"for a {n}-D input")
+    return n
+
+
+def _fmt_axes(values: tuple[Any, ...], sep: str = "×") -> str:
+    """One value when every axis agrees, else the values joined by ``sep``."""
+    if all(v == values[0] for v in values):
+        return str(values[0])
+    return sep.join(str(v) for v in values)
+
+
+_fmt_pair = _fmt_axes  # the 2-D name of before
 
 
 def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
@@ -313,61 +354,70 @@ def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
     return (total // 2, total - total // 2)
 
 
-def padding_per_axis(cfg: Config, x: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+def padding_per_axis(cfg: Config, x: Shape) -> tuple[tuple[int, int], ...]:
     """Per-axis (before, after) padding from the ``padding`` field, ``same`` resolved for ``x``."""
-    pad = cfg.get("padding", (0, 0))
+    n = spatial_rank(x)
+    pad = cfg.get("padding", (0,) * n)
     if pad == "valid":
-        return ((0, 0), (0, 0))
+        return ((0, 0),) * n
     if pad == "same":
-        k, s, d = cfg["kernel"], cfg["stride"], cfg.get("dilation", (1, 1))
-        return tuple(
-            _same_padding(x[1 + a], d[a] * (k[a] - 1) + 1, s[a]) for a in range(2)
-        )  # type: ignore[return-value]
-    return ((pad[0], pad[0]), (pad[1], pad[1]))
+        k, s, d = cfg["kernel"], cfg["stride"], cfg.get("dilation", (1,) * n)
+        return tuple(_same_padding(x[1 + a], d[a] * (k[a] - 1) + 1, s[a]) for a in range(n))
+    return tuple((p, p) for p in pad)
 
 
 def _slide_args(cfg: Config, x: Shape) -> list[tuple[Any, int, int, tuple[Any, Any], int, bool]]:
     """Per axis: (size, kernel, stride, (before, after) padding, dilation, ceil_mode)."""
+    n = _check_axes(cfg, x)
     pads = padding_per_axis(cfg, x)
-    dilation = cfg.get("dilation", (1, 1))
+    dilation = cfg.get("dilation", (1,) * n)
     ceil_mode = cfg.get("ceil_mode", False)
     return [(x[1 + a], cfg["kernel"][a], cfg["stride"][a], pads[a], dilation[a], ceil_mode)
-            for a in range(2)]
+            for a in range(n)]
 
 
-def _slides(cfg: Config, x: Shape) -> tuple[Slide, Slide]:
-    return tuple(slide(AXES[a], *args) for a, args in enumerate(_slide_args(cfg, x)))  # type: ignore
+def _slides(cfg: Config, x: Shape) -> tuple[Slide, ...]:
+    names = axis_names(spatial_rank(x))
+    return tuple(slide(names[a], *args) for a, args in enumerate(_slide_args(cfg, x)))
+
+
+def per_axis_lines(texts: list[str], rank: int, label: str = "") -> list[str]:
+    """One line when every axis computes alike, else one per axis (``height: …``)."""
+    if all(t == texts[0] for t in texts):
+        return [f"{label}{texts[0]}"] if label else [texts[0]]
+    names = axis_names(rank)
+    return [f"{label}{names[a]}: {t}" if label else f"{names[a]}: {t}"
+            for a, t in enumerate(texts)]
 
 
 def _slides_text(cfg: Config, x: Shape) -> list[str]:
-    """One line when both axes compute alike, else one per axis."""
-    height, width = (slide_text(*args) for args in _slide_args(cfg, x))
-    return [height] if height == width else [f"height: {height}", f"width: {width}"]
+    """One line when every axis computes alike, else one per axis."""
+    return per_axis_lines([slide_text(*args) for args in _slide_args(cfg, x)], spatial_rank(x))
 
 
 def _describe_window(cfg: Config) -> str:
     kernel = cfg["kernel"]
-    text = f"{kernel[0]}×{kernel[1]}/{_fmt_pair(cfg['stride'])}"
-    pad = cfg.get("padding", (0, 0))
+    n = len(kernel)
+    text = f"{'×'.join(map(str, kernel))}/{_fmt_axes(cfg['stride'])}"
+    pad = cfg.get("padding", (0,) * n)
     if isinstance(pad, str):
         text += f" {pad}"
-    elif pad != (0, 0):
-        text += f" p{_fmt_pair(pad, ',')}"
-    if cfg.get("dilation", (1, 1)) != (1, 1):
-        text += f" d{_fmt_pair(cfg['dilation'], ',')}"
+    elif any(pad):
+        text += f" p{_fmt_axes(pad, ',')}"
+    if any(d != 1 for d in cfg.get("dilation", (1,) * n)):
+        text += f" d{_fmt_axes(cfg['dilation'], ',')}"
     if cfg.get("ceil_mode"):
         text += " ceil"
     return text
 
 
 class _Windowed(LayerRule):
-    """A layer that slides a kernel over H and W and keeps or sets the channel count."""
+    """A layer that slides a kernel over the spatial axes and keeps or sets the channel count."""
 
-    accepts = (3,)
+    accepts = (2, 3, 4)
 
-    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, int]:
-        h, w = _slides(cfg, x)
-        return (h.output, w.output)
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        return tuple(s.output for s in _slides(cfg, x))
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         return (self.out_channels(cfg, x), *self.spatial_output(cfg, x))
@@ -376,12 +426,13 @@ class _Windowed(LayerRule):
         return x[0]
 
     def window(self, cfg: Config, x: Shape) -> Window:
-        d = cfg.get("dilation", (1, 1))
+        n = _check_axes(cfg, x)
+        d = cfg.get("dilation", (1,) * n)
         k, s = cfg["kernel"], cfg["stride"]
         pads = padding_per_axis(cfg, x)
-        extents = [d[a] * (k[a] - 1) + 1 for a in range(2)]
+        extents = [d[a] * (k[a] - 1) + 1 for a in range(n)]
         return tuple((extents[a], s[a], window_offset(extents[a], pads[a][0]))
-                     for a in range(2))  # type: ignore[return-value]
+                     for a in range(n))
 
     def floors(self, cfg: Config, x: Shape) -> list[Floor]:
         return [s.floor for s in _slides(cfg, x) if s.floor is not None]
@@ -394,9 +445,9 @@ class _Windowed(LayerRule):
 
 
 def whole_map_window(x: Shape) -> Window:
-    """One window over the whole H×W map (global pooling; what follows a flatten)."""
+    """One window over the whole map (global pooling; what follows a flatten)."""
     return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
-                 for a in range(2))  # type: ignore[return-value]
+                 for a in range(spatial_rank(x)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,13 +457,13 @@ def whole_map_window(x: Shape) -> Window:
 @register
 class Conv(_Windowed):
     kind = "conv"
-    summary = "2-D convolution (groups, dilation, optional partial connection table)"
+    summary = "convolution, 1-D/2-D/3-D (groups, dilation, optional partial connection table)"
     fields = {
         "out": Field(positive_int, doc="output channels"),
-        "kernel": Field(positive_pair, doc="kernel size: int or [height, width]"),
-        "stride": Field(positive_pair, (1, 1), "stride: int or [height, width]"),
-        "padding": Field(padding, (0, 0), "int, [height, width], 'same' or 'valid'"),
-        "dilation": Field(positive_pair, (1, 1), "dilation: int or [height, width]"),
+        "kernel": Field(positive_axes, doc="kernel size: int or one per axis ([height, width])"),
+        "stride": Field(positive_axes, 1, "stride: int or one per axis"),
+        "padding": Field(padding_axes, 0, "int, one per axis, 'same' or 'valid'"),
+        "dilation": Field(positive_axes, 1, "dilation: int or one per axis"),
         "groups": Field(positive_int, 1, "channel groups (in and out channels must divide)"),
         "bias": Field(boolean, True, "learnable bias per output channel"),
         "connections": Field(
@@ -449,19 +500,19 @@ class Conv(_Windowed):
 
     @staticmethod
     def _weight_factors(cfg: Config, x: Shape) -> tuple[list[Any], str]:
-        """The factors of the weights of all output maps at one position, K_h·K_w·(C/g)·out (or
-        K_h·K_w·Σ_out inputs seen, for a connection table), and how to write the inputs factor."""
-        kh, kw = cfg["kernel"]
+        """The factors of the weights of all output maps at one position, ∏K·(C/g)·out (or
+        ∏K·Σ_out inputs seen, for a connection table), and how to write the inputs factor."""
+        kernel = list(cfg["kernel"])
         if cfg["connections"] is not None:
             seen = sum(len(row) for row in cfg["connections"])
-            return [kh, kw, seen], str(seen)
+            return [*kernel, seen], str(seen)
         groups = cfg["groups"]
         per_group = x[0] // groups
         inputs = str(per_group) if groups == 1 else f"({x[0]}/{groups})"
-        return [kh, kw, per_group, cfg["out"]], inputs
+        return [*kernel, per_group, cfg["out"]], inputs
 
     def _weights_per_output_pixel(self, cfg: Config, x: Shape) -> int:
-        """Weights of all output maps at one position: Σ_out (inputs seen) · K_h · K_w."""
+        """Weights of all output maps at one position: Σ_out (inputs seen) · ∏K."""
         return prod(self._weight_factors(cfg, x)[0])
 
     def params(self, cfg: Config, x: Shape) -> int:
@@ -470,20 +521,21 @@ class Conv(_Windowed):
         return self._weights_per_output_pixel(cfg, x) + bias
 
     def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
-        return y[1] * y[2] * self._weights_per_output_pixel(cfg, x)
+        return prod(y[1:]) * self._weights_per_output_pixel(cfg, x)
 
     def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
         _, inputs = self._weight_factors(cfg, x)
-        kh, kw = cfg["kernel"]
+        kernel = product_text(list(cfg["kernel"]))
+        positions = product_text(list(y[1:]))
         bias = f" + {cfg['out']}" if cfg["bias"] else ""
         if cfg["connections"] is not None:
-            weights = f"{kh}·{kw}·{inputs}"
+            weights = f"{kernel}·{inputs}"
             seen = " (Σ input maps seen in the table)"
-            macs = f"{y[1]}·{y[2]} · {weights}"
+            macs = f"{positions} · {weights}"
         else:  # as course notes write it: output positions · out, then the window per output
-            weights = f"{kh}·{kw}·{inputs}·{cfg['out']}"
+            weights = f"{kernel}·{inputs}·{cfg['out']}"
             seen = ""
-            macs = f"{y[1]}·{y[2]}·{cfg['out']} · {kh}·{kw}·{inputs}"
+            macs = f"{positions}·{cfg['out']} · {kernel}·{inputs}"
         return [*_slides_text(cfg, x),
                 f"params: {weights}{bias} = {self.params(cfg, x):,}{seen}",
                 f"MACs: {macs} = {self.macs(cfg, x, y):,}"]
@@ -570,10 +622,11 @@ class RBF(LayerRule):
 
 def _check_pool_padding(cfg: Config) -> None:
     pad = cfg["padding"]
-    for a in range(2):
-        if pad[a] * 2 > cfg["kernel"][a]:
+    names = axis_names(len(pad)) if len(pad) in AXIS_NAMES else ()
+    for a, p in enumerate(pad):
+        if p * 2 > cfg["kernel"][a]:
             raise ShapeError(
-                f"{AXES[a]} padding {pad[a]} is more than half the kernel ({cfg['kernel'][a]})"
+                f"{names[a]} padding {p} is more than half the kernel ({cfg['kernel'][a]})"
             )
 
 
@@ -583,15 +636,16 @@ class _Pool(_Windowed):
             cfg["stride"] = cfg["kernel"]
         return cfg
 
-    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, int]:
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        _check_axes(cfg, x)
         _check_pool_padding(cfg)
         return super().spatial_output(cfg, x)
 
 
 _POOL_FIELDS = {
-    "kernel": Field(positive_pair, doc="window size: int or [height, width]"),
-    "stride": Field(positive_pair, None, "stride (defaults to the kernel)"),
-    "padding": Field(nonnegative_pair, (0, 0), "int or [height, width], at most half the kernel"),
+    "kernel": Field(positive_axes, doc="window size: int or one per axis ([height, width])"),
+    "stride": Field(positive_axes, None, "stride (defaults to the kernel)"),
+    "padding": Field(nonnegative_axes, 0, "int or one per axis, at most half the kernel"),
     "ceil_mode": Field(boolean, False, "round the output size up, as torch's ceil_mode does"),
 }
 
@@ -599,8 +653,8 @@ _POOL_FIELDS = {
 @register
 class MaxPool(_Pool):
     kind = "maxpool"
-    summary = "max pooling"
-    fields = {**_POOL_FIELDS, "dilation": Field(positive_pair, (1, 1), "dilation")}
+    summary = "max pooling, 1-D/2-D/3-D"
+    fields = {**_POOL_FIELDS, "dilation": Field(positive_axes, 1, "dilation")}
 
     def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
         return (*SAVED_INPUT, Saved("indices", prod(y), INDEX_BYTES))
@@ -609,7 +663,7 @@ class MaxPool(_Pool):
 @register
 class AvgPool(_Pool):
     kind = "avgpool"
-    summary = "average pooling"
+    summary = "average pooling, 1-D/2-D/3-D"
     fields = {
         **_POOL_FIELDS,
         "count_include_pad": Field(boolean, True, "average over padding too (shape unaffected)"),
@@ -621,6 +675,7 @@ class Subsample(_Pool):
     kind = "subsample"
     summary = "LeNet-5 (1998) subsampling: window sum × a trainable coefficient + a bias, per map"
     fields = dict(_POOL_FIELDS)
+    accepts = (3,)
 
     def params(self, cfg: Config, x: Shape) -> int:
         return 2 * x[0]
@@ -642,34 +697,48 @@ class Subsample(_Pool):
 MAX_ADAPTIVE_OUTPUT = 1_000_000
 
 
+def adaptive_largest_window(size: int, out: int) -> int:
+    """The largest window of torch's adaptive pooling along one axis, in O(1).
+
+    Window i is [⌊i·I/O⌋, ⌈(i+1)·I/O⌉). With I = q·O + r (0 ≤ r < O) its length is
+    q + ⌈(m_i + r)/O⌉, m_i = i·r mod O: q when r = 0; else q + 1 or q + 2, and q + 2 for some i
+    iff the largest m_i, O − gcd(r, O), exceeds O − r, that is iff r does not divide O. So the
+    largest window is ⌈I/O⌉, plus one when r ≠ 0 and O mod r ≠ 0.
+    """
+    q, r = divmod(size, out)
+    if r == 0:
+        return q
+    return q + 1 + (1 if out % r else 0)
+
+
 def _adaptive_windows(size: int, out: int) -> tuple[int, int]:
     """Largest window and the typical stride torch's adaptive pooling uses along one axis."""
     if out > MAX_ADAPTIVE_OUTPUT:
         raise ShapeError(f"adaptive pooling output {out} is over the limit of {MAX_ADAPTIVE_OUTPUT:,}")
-    largest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
-    return largest, max(size // out, 1)
+    return adaptive_largest_window(size, out), max(size // out, 1)
 
 
 class _Adaptive(LayerRule):
-    accepts = (3,)
-    fields = {"output": Field(positive_pair, doc="output size: int or [height, width]")}
+    accepts = (2, 3, 4)
+    fields = {"output": Field(positive_axes, doc="output size: int or one per axis ([height, width])")}
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        _check_axes(cfg, x, "output")
         return (x[0], *cfg["output"])
 
     def window(self, cfg: Config, x: Shape) -> Window:
         windows = []
-        for a in range(2):
+        for a in range(_check_axes(cfg, x, "output")):
             largest, stride = _adaptive_windows(x[1 + a], cfg["output"][a])
             first = ceil_div(x[1 + a], cfg["output"][a])  # the first window is [0, ⌈I/O⌉)
             windows.append((largest, stride, window_offset(first, 0)))
-        return tuple(windows)  # type: ignore[return-value]
+        return tuple(windows)
 
     def describe(self, cfg: Config) -> str:
-        return f"→{_fmt_pair(cfg['output'])}"
+        return f"→{_fmt_axes(cfg['output'])}"
 
     def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
-        return [f"{x[1]}×{x[2]} → {y[1]}×{y[2]} (a fixed output size)"]
+        return [f"{shape_text(x[1:])} → {shape_text(y[1:])} (a fixed output size)"]
 
 
 @register
@@ -690,11 +759,11 @@ class AdaptiveMaxPool(_Adaptive):
 @register
 class GlobalAvgPool(_Adaptive):
     kind = "global_avgpool"
-    summary = "average over all of H×W, to C×1×1"
+    summary = "average over the whole map (all of H×W), to C×1×1 (C×1, C×1×1×1)"
     fields = {}
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
-        return (x[0], 1, 1)
+        return (x[0], *(1,) * spatial_rank(x))
 
     def window(self, cfg: Config, x: Shape) -> Window:
         return whole_map_window(x)
@@ -706,7 +775,7 @@ class GlobalAvgPool(_Adaptive):
 @register
 class Flatten(LayerRule):
     kind = "flatten"
-    summary = "C×H×W to a vector of C·H·W features"
+    summary = "C×H×W (C×L, C×D×H×W) to a vector of C·H·W features"
     view_at_inference = view_in_training = True
 
     def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
@@ -719,8 +788,8 @@ class Flatten(LayerRule):
         return [f"{product_text(list(x))} = {y[0]:,}"] if len(x) > 1 else []
 
     def window(self, cfg: Config, x: Shape) -> Window | None:
-        """Everything after a flatten sees the whole map: a window of H×W."""
-        return whole_map_window(x) if len(x) == 3 else None
+        """Everything after a flatten sees the whole map: a window of H×W (L, D×H×W)."""
+        return whole_map_window(x) if len(x) > 1 else None
 
 
 # --------------------------------------------------------------------------------------------
