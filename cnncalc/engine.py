@@ -143,7 +143,8 @@ class _Walk:
         try:
             if len(x) not in rule.accepts:
                 shape = "×".join(map(str, x))
-                need = " or ".join("a vector" if r == 1 else "a C×H×W map" for r in rule.accepts)
+                need = " or ".join({1: "a vector", 2: "a C×L map", 3: "a C×H×W map",
+                                    4: "a C×D×H×W map"}[r] for r in rule.accepts)
                 hint = " (add a flatten layer first)" if rule.accepts == (1,) else ""
                 raise ShapeError(f"{node.kind} needs {need}, got {shape}{hint}")
             y = rule.output_shape(node.config, x)

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import prod
+from math import floor, gcd, prod
 from typing import Any, Callable, ClassVar
 
 from .fields import (
     AXIS_NAMES,
     Field,
+    FieldError,
     before_after_axes,
     boolean,
     choice,
@@ -770,6 +771,346 @@ class GlobalAvgPool(_Adaptive):
 
     def describe(self, cfg: Config) -> str:
         return "→1"
+
+
+# --------------------------------------------------------------------------------------------
+# Resampling: transposed convolution, upsampling, padding, centre crop
+#
+# Receptive field through an upsampling layer (conv_transpose, upsample): the window's stride is
+# the Fraction 1/S (in input units per output unit), so the jump after it is j/S, exact (a
+# Fraction while S does not divide the jump, an int again once a later stride makes it whole).
+# The window's extent k is the most input positions any one output unit reads, so the layer's
+# own field size r + (k − 1)·j is exact: the largest field of any of its output units. Its start
+# is where output 0's taps centre. Layers after it compose by the usual recurrences on those
+# figures (Araujo et al., Distill 2019), which take the units as evenly spaced; an upsampling
+# layer's units are evenly spaced on average (jump j/S), not one by one.
+
+
+def _whole_fraction(value: Fraction) -> Any:
+    return value.numerator if value.denominator == 1 else value
+
+
+def _same_rank_shape(x: Shape, like: Any, kind: str, key: str = "like") -> Shape:
+    """The spatial size of the tensor ``like`` refers to (a Shape at run time), checked for the
+    rank of ``x``."""
+    if isinstance(like, str):
+        raise ShapeError(f"{kind}: {key}: {like!r} names a tensor, which this engine cannot "
+                         "resolve (shape references need the graph engine)")
+    if len(like) != len(x):
+        raise ShapeError(f"{kind} like {shape_text(tuple(like))}: a {spatial_rank(tuple(like))}-D "
+                         f"tensor for a {spatial_rank(x)}-D input")
+    return tuple(like[1:])
+
+
+def _like_text(like: Any) -> str:
+    return f"like {like}" if isinstance(like, str) else f"like {shape_text(tuple(like))}"
+
+
+def transposed_output(size: int, kernel: int, stride: int, pad: int, output_padding: int,
+                      dilation: int) -> int:
+    """O = (I − 1)·S − 2P + D·(K − 1) + output_padding + 1 (torch's ConvTranspose)."""
+    return (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1
+
+
+def transposed_span(kernel: int, stride: int, dilation: int) -> int:
+    """The most input positions, less one, that one output unit of a transposed conv reads.
+
+    Output o reads input i = (o + P − k·D)/S for each tap k in [0, K) that makes it whole; taps
+    that do are k ≡ k₀ (mod t), t = S/g, g = gcd(D, S), so at most ⌊(K − 1)/t⌋ + 1 of them, and
+    neighbouring ones are D/g inputs apart: the span is ⌊(K − 1)/t⌋·D/g (D·(K − 1) when S = 1,
+    as a convolution; 0 for K = S = 2: each output reads one input).
+    """
+    g = gcd(dilation, stride)
+    return (kernel - 1) // (stride // g) * (dilation // g)
+
+
+@register
+class ConvTranspose(LayerRule):
+    kind = "conv_transpose"
+    summary = "transposed convolution (fractionally strided), 1-D/2-D/3-D"
+    fields = {
+        "out": Field(positive_int, doc="output channels"),
+        "kernel": Field(positive_axes, doc="kernel size: int or one per axis ([height, width])"),
+        "stride": Field(positive_axes, 1, "stride (the upsampling factor): int or one per axis"),
+        "padding": Field(nonnegative_axes, 0, "removed from both ends of the output: int or one per axis"),
+        "output_padding": Field(nonnegative_axes, 0,
+                                "added at the end of the output, less than the stride or the dilation"),
+        "dilation": Field(positive_axes, 1, "dilation: int or one per axis"),
+        "groups": Field(positive_int, 1, "channel groups (in and out channels must divide)"),
+        "bias": Field(boolean, True, "learnable bias per output channel"),
+    }
+    accepts = (2, 3, 4)
+
+    def finish(self, cfg: Config) -> Config:
+        for a, extra in enumerate(cfg["output_padding"]):
+            s, d = cfg["stride"][a], cfg["dilation"][a]
+            if extra >= max(s, d):
+                raise FieldError(f"output_padding {extra} must be smaller than the stride ({s}) "
+                                 f"or the dilation ({d}), as torch requires")
+        return cfg
+
+    def _check_channels(self, cfg: Config, x: Shape) -> None:
+        groups = cfg["groups"]
+        if x[0] % groups or cfg["out"] % groups:
+            raise ShapeError(f"groups={groups} must divide the input channels ({x[0]}) "
+                             f"and the output channels ({cfg['out']})")
+
+    def _args(self, cfg: Config, x: Shape) -> list[tuple[int, int, int, int, int, int]]:
+        """Per axis: (size, kernel, stride, padding, output_padding, dilation)."""
+        n = _check_axes(cfg, x)
+        return [(x[1 + a], cfg["kernel"][a], cfg["stride"][a], cfg["padding"][a],
+                 cfg["output_padding"][a], cfg["dilation"][a]) for a in range(n)]
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        self._check_channels(cfg, x)
+        sizes = []
+        for name, args in zip(axis_names(spatial_rank(x)), self._args(cfg, x)):
+            out = transposed_output(*args)
+            if out < 1:
+                raise ShapeError(f"the {name} padding {args[3]} on each side leaves no output "
+                                 f"(({args[0]} − 1)·{args[2]} + {args[5] * (args[1] - 1) + 1} "
+                                 f"+ {args[4]} − 2·{args[3]} = {out})")
+            sizes.append(out)
+        return (cfg["out"], *sizes)
+
+    def _weights(self, cfg: Config, x: Shape) -> int:
+        """(C_in/g)·out·∏K: torch's weight is C_in × out/g × K…"""
+        return x[0] // cfg["groups"] * cfg["out"] * prod(cfg["kernel"])
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        self._check_channels(cfg, x)
+        return self._weights(cfg, x) + (cfg["out"] if cfg["bias"] else 0)
+
+    def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
+        """Every input element times each of the (out/g)·∏K weights it meets: ∏I · weights,
+        fvcore's count for aten::_convolution with transposed=True (∏ weight shape · ∏ input
+        spatial size); the outputs the padding crops away are computed too."""
+        return prod(x[1:]) * self._weights(cfg, x)
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """Per axis: extent span + 1 (:func:`transposed_span`), stride 1/S, offset (the centre of
+        output 0's taps, input coordinates (P − k·D)/S for k in [0, K)) (P − D·(K − 1)/2)/S."""
+        windows = []
+        for _, kernel, stride, pad, _, dilation in self._args(cfg, x):
+            centre = Fraction(2 * pad - dilation * (kernel - 1), 2 * stride)
+            windows.append((transposed_span(kernel, stride, dilation) + 1, Fraction(1, stride),
+                            centre))
+        return tuple(windows)
+
+    def describe(self, cfg: Config) -> str:
+        text = f"{'×'.join(map(str, cfg['kernel']))}/{_fmt_axes(cfg['stride'])}"
+        if any(cfg["padding"]):
+            text += f" p{_fmt_axes(cfg['padding'], ',')}"
+        if any(cfg["output_padding"]):
+            text += f" op{_fmt_axes(cfg['output_padding'], ',')}"
+        if any(d != 1 for d in cfg["dilation"]):
+            text += f" d{_fmt_axes(cfg['dilation'], ',')}"
+        if cfg["groups"] != 1:
+            text += f" g{cfg['groups']}"
+        if not cfg["bias"]:
+            text += " nobias"
+        return text
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = []
+        for (size, kernel, stride, pad, extra, dilation), out in zip(self._args(cfg, x), y[1:]):
+            texts.append(f"({size} − 1)·{stride} − 2·{pad} + {dilation}·({kernel} − 1) + {extra} + 1"
+                         f" = {out:,}")
+        groups = cfg["groups"]
+        inputs = str(x[0]) if groups == 1 else f"({x[0]}/{groups})"
+        kernel = product_text(list(cfg["kernel"]))
+        bias = f" + {cfg['out']}" if cfg["bias"] else ""
+        return [*per_axis_lines(texts, spatial_rank(x)),
+                f"params: {inputs}·{cfg['out']}·{kernel}{bias} = {self.params(cfg, x):,}",
+                f"MACs: {product_text(list(x[1:]))} · {inputs}·{cfg['out']}·{kernel} = "
+                f"{self.macs(cfg, x, y):,} (each input position meets every weight)"]
+
+
+_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+@register
+class Upsample(LayerRule):
+    kind = "upsample"
+    summary = "upsampling by interpolation (nearest, linear/bilinear/trilinear) to a scale or a size"
+    fields = {
+        "mode": Field(choice("nearest", "linear", "bilinear", "trilinear"), "nearest",
+                      "nearest, or linear (1-D), bilinear (2-D), trilinear (3-D)"),
+        "scale": Field(positive_scale_axes, None, "scale factor: a number or one per axis; "
+                       "output ⌊I·scale⌋"),
+        "size": Field(positive_axes, None, "output size: int or one per axis"),
+        "like": Field(tensor_name, None, "the output takes this tensor's spatial size"),
+        "align_corners": Field(boolean, False, "align the corner pixels (linear modes only)"),
+    }
+    accepts = (2, 3, 4)
+
+    def finish(self, cfg: Config) -> Config:
+        given = [key for key in ("scale", "size", "like") if cfg[key] is not None]
+        if len(given) != 1:
+            raise FieldError("upsample needs exactly one of scale, size and like, got "
+                             f"{' and '.join(given) if given else 'none'}")
+        if cfg["align_corners"] and cfg["mode"] == "nearest":
+            raise FieldError("align_corners applies to the linear modes only, not nearest")
+        return cfg
+
+    def _check_mode(self, cfg: Config, x: Shape) -> None:
+        mode, n = cfg["mode"], spatial_rank(x)
+        if mode != "nearest" and mode != _INTERPOLATION[n]:
+            names = {v: k for k, v in _INTERPOLATION.items()}
+            raise ShapeError(f"{mode} interpolation is for {names[mode]}-D input; "
+                             f"use {_INTERPOLATION[n]} (or nearest) on a {n}-D input")
+
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        n = spatial_rank(x)
+        if cfg["like"] is not None:
+            return _same_rank_shape(x, cfg["like"], self.kind)
+        key = "scale" if cfg["scale"] is not None else "size"
+        _check_axes(cfg, x, key)
+        if key == "size":
+            return tuple(cfg["size"])
+        return tuple(floor(x[1 + a] * cfg["scale"][a]) for a in range(n))
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        self._check_mode(cfg, x)
+        return (x[0], *self.spatial_output(cfg, x))
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: torch's upsample backward needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """Per axis: nearest reads 1 input per output, the linear modes 2 (1 when I = 1); the
+        stride is I/O (align_corners: (I − 1)/(O − 1)), the mean input step per output; the
+        offset, the centre of output 0's taps (the linear modes: at source ⌊max(0, (I/O − 1)/2)⌋
+        + 1/2, align_corners at 0 + 1/2)."""
+        y = self.spatial_output(cfg, x)
+        windows = []
+        for size, out in zip(x[1:], y):
+            if cfg["mode"] == "nearest" or size == 1:
+                windows.append((1, Fraction(size, out), Fraction(0)))
+                continue
+            if cfg["align_corners"]:
+                step = Fraction(size - 1, out - 1) if out > 1 else Fraction(size)
+                windows.append((2, step, Fraction(1, 2)))
+                continue
+            source = max(Fraction(size - out, 2 * out), Fraction(0))
+            windows.append((2, Fraction(size, out), source.numerator // source.denominator
+                            + Fraction(1, 2)))
+        return tuple(windows)
+
+    def describe(self, cfg: Config) -> str:
+        if cfg["scale"] is not None:
+            text = f"×{_fmt_axes(tuple(f'{s:g}' for s in cfg['scale']))}"
+        elif cfg["size"] is not None:
+            text = f"→{_fmt_axes(cfg['size'])}"
+        else:
+            text = _like_text(cfg["like"])
+        text += f" {cfg['mode']}"
+        return text + (" corners" if cfg["align_corners"] else "")
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        if cfg["scale"] is not None:
+            texts = [f"{size}·{scale} = {out:,}" if isinstance(scale, int)
+                     else f"⌊{size}·{scale:g}⌋ = {out:,}"
+                     for size, scale, out in zip(x[1:], cfg["scale"], y[1:])]
+            return per_axis_lines(texts, spatial_rank(x))
+        if cfg["size"] is not None:
+            return [f"{shape_text(x[1:])} → {shape_text(y[1:])} (the size given)"]
+        return [f"{shape_text(x[1:])} → {shape_text(y[1:])} ({_like_text(cfg['like'])})"]
+
+
+@register
+class Pad(LayerRule):
+    kind = "pad"
+    summary = "padding before and after each spatial axis: zero, reflect or replicate"
+    fields = {
+        "padding": Field(before_after_axes, doc="int, or one per axis: an int or [before, after]"),
+        "mode": Field(choice("zero", "reflect", "replicate"), "zero",
+                      "zero, reflect (mirror, edge not repeated) or replicate (edge repeated)"),
+    }
+    accepts = (2, 3, 4)
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        n = _check_axes(cfg, x, "padding")
+        names = axis_names(n)
+        if cfg["mode"] == "reflect":
+            for a, (before, after) in enumerate(cfg["padding"]):
+                if max(before, after) >= x[1 + a]:
+                    raise ShapeError(f"reflect padding {max(before, after)} must be smaller than "
+                                     f"the {names[a]} ({x[1 + a]})")
+        return (x[0], *(x[1 + a] + sum(cfg["padding"][a]) for a in range(n)))
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: the backward of padding needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """A 1-wide window, stride 1, moved ``before`` positions back: the first output unit lies
+        in the padding, before input 0."""
+        return tuple((1, 1, Fraction(-before)) for before, _ in cfg["padding"])
+
+    def describe(self, cfg: Config) -> str:
+        pads = cfg["padding"]
+        if all(b == a for b, a in pads):
+            text = f"p{_fmt_axes(tuple(b for b, _ in pads), ',')}"
+        else:
+            text = "p" + ",".join(f"{b}+{a}" for b, a in pads)
+        return text if cfg["mode"] == "zero" else f"{text} {cfg['mode']}"
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = [f"{size} + {before} + {after} = {out:,}"
+                 for size, (before, after), out in zip(x[1:], cfg["padding"], y[1:])]
+        return per_axis_lines(texts, spatial_rank(x))
+
+
+@register
+class Crop(LayerRule):
+    kind = "crop"
+    summary = "centre crop to a size or to another tensor's size (U-Net's crop and concatenate)"
+    fields = {
+        "size": Field(positive_axes, None, "output size: int or one per axis"),
+        "like": Field(tensor_name, None, "crop to this tensor's spatial size"),
+    }
+    accepts = (2, 3, 4)
+    view_at_inference = view_in_training = True  # a slice of its input
+
+    def finish(self, cfg: Config) -> Config:
+        if (cfg["size"] is None) == (cfg["like"] is None):
+            raise FieldError("crop needs exactly one of size and like")
+        return cfg
+
+    def _target(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        if cfg["like"] is not None:
+            return _same_rank_shape(x, cfg["like"], self.kind)
+        _check_axes(cfg, x, "size")
+        return tuple(cfg["size"])
+
+    def offsets(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        """Where the crop starts on each axis: (I − O)//2 (the U-Net paper; torchvision's
+        center_crop rounds half to even instead, which differs when I − O ≡ 3 mod 4)."""
+        return tuple((size - out) // 2 for size, out in zip(x[1:], self._target(cfg, x)))
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        target = self._target(cfg, x)
+        if any(out > size for size, out in zip(x[1:], target)):
+            raise ShapeError(f"cannot crop {shape_text(x[1:])} to the larger {shape_text(target)}")
+        return (x[0], *target)
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: the backward of a slice needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """A 1-wide window, stride 1, moved forward by the offset."""
+        return tuple((1, 1, Fraction(o)) for o in self.offsets(cfg, x))
+
+    def describe(self, cfg: Config) -> str:
+        return f"→{_fmt_axes(cfg['size'])}" if cfg["size"] is not None else _like_text(cfg["like"])
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = [f"{size} → {out:,} from {offset} (({size} − {out})//2)"
+                 for size, out, offset in zip(x[1:], y[1:], self.offsets(cfg, x))]
+        return per_axis_lines(texts, spatial_rank(x))
 
 
 @register
