@@ -670,6 +670,13 @@ class AvgPool(_Pool):
         "count_include_pad": Field(boolean, True, "average over padding too (shape unaffected)"),
     }
 
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        if spatial_rank(x) == 3 and any(size < k for size, k in zip(x[1:], cfg["kernel"])):
+            # torch's avg_pool3d checks the kernel against the input before padding
+            raise ShapeError(f"3-D average pooling needs an input at least the kernel "
+                             f"({shape_text(cfg['kernel'])}) before padding, as torch's avg_pool3d")
+        return super().spatial_output(cfg, x)
+
 
 @register
 class Subsample(_Pool):
