@@ -18,7 +18,15 @@ _ZERO = (Fraction(0), Fraction(0))
 
 
 def _number_text(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+    """7; 0.5 (a terminating decimal, as 2-D starts are); 99/148 otherwise (an upsampling jump)."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    return f"{float(value):g}" if d == 1 else f"{value.numerator}/{value.denominator}"
 
 
 def _whole(value: Any) -> Any:
@@ -91,8 +99,9 @@ class Field2:
                 f"{_number_text(Fraction(field.jump[a]))} = {_number_text(Fraction(out.size[a]))}, "
                 f"jump {_number_text(Fraction(field.jump[a]))}·{_number_text(Fraction(s))} = "
                 f"{_number_text(Fraction(out.jump[a]))}, "
-                f"start {_number_text(field.start[a])} + (({_number_text(Fraction(k))} − 1)/2 − "
-                f"{_number_text(pad)})·{_number_text(Fraction(field.jump[a]))} = "
+                f"start {_number_text(field.start[a])} + (({_number_text(Fraction(k))} − 1)/2 "
+                f"{'−' if pad >= 0 else '+'} {_number_text(abs(pad))})·"
+                f"{_number_text(Fraction(field.jump[a]))} = "
                 f"{_number_text(out.start[a])}")
         if all(line == lines[0] for line in lines):
             return [f"RF: {lines[0]}"]
