@@ -480,6 +480,12 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
     return Sequence(name=name, path=path, label=key, where=where, items=items)
 
 
+@lru_cache(maxsize=None)
+def _per_axis_fields(kind: str) -> tuple[str, ...]:
+    """The kind's per-axis fields (kernel, stride, …): broadcast at load to the spec's rank."""
+    return tuple(key for key, f in REGISTRY[kind].fields.items() if is_per_axis(f.parse))
+
+
 def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
                 where: Location) -> Leaf:
     rule = REGISTRY[kind]
@@ -501,13 +507,12 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             if spec_field.required:
                 raise SpecError(f"{kind} needs {key} ({spec_field.doc})", where, path)
             config[key] = spec_field.default
-    for key, spec_field in rule.fields.items():
-        if is_per_axis(spec_field.parse):
-            try:
-                config[key] = broadcast(config[key], ctx.rank, key)
-            except FieldError as exc:
-                at = ctx.at(fields.position_of(key)) if key in fields else where
-                raise SpecError(str(exc), at, path) from None
+    for key in _per_axis_fields(kind):
+        try:
+            config[key] = broadcast(config[key], ctx.rank, key)
+        except FieldError as exc:
+            at = ctx.at(fields.position_of(key)) if key in fields else where
+            raise SpecError(str(exc), at, path) from None
     try:
         config = rule.finish(config)
     except FieldError as exc:
