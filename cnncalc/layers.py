@@ -936,6 +936,17 @@ class ConvTranspose(LayerRule):
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
+def _scaled(size: Any, scale: int | float) -> Any:
+    """⌊I·scale⌋ as torch computes it (in doubles), for integers and sympy expressions."""
+    if isinstance(scale, int):
+        return size * scale
+    if _is_int(size):
+        return floor(size * scale)
+    import sympy
+
+    return sympy.floor(size * sympy.nsimplify(scale))
+
+
 @register
 class Upsample(LayerRule):
     kind = "upsample"
@@ -975,7 +986,7 @@ class Upsample(LayerRule):
         _check_axes(cfg, x, key)
         if key == "size":
             return tuple(cfg["size"])
-        return tuple(floor(x[1 + a] * cfg["scale"][a]) for a in range(n))
+        return tuple(_scaled(x[1 + a], cfg["scale"][a]) for a in range(n))
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         self._check_mode(cfg, x)
@@ -1042,7 +1053,7 @@ class Pad(LayerRule):
         names = axis_names(n)
         if cfg["mode"] == "reflect":
             for a, (before, after) in enumerate(cfg["padding"]):
-                if max(before, after) >= x[1 + a]:
+                if _known(max(before, after) >= x[1 + a]):
                     raise ShapeError(f"reflect padding {max(before, after)} must be smaller than "
                                      f"the {names[a]} ({x[1 + a]})")
         return (x[0], *(x[1 + a] + sum(cfg["padding"][a]) for a in range(n)))
@@ -1099,7 +1110,7 @@ class Crop(LayerRule):
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         target = self._target(cfg, x)
-        if any(out > size for size, out in zip(x[1:], target)):
+        if any(_known(out > size) for size, out in zip(x[1:], target)):
             raise ShapeError(f"cannot crop {shape_text(x[1:])} to the larger {shape_text(target)}")
         return (x[0], *target)
 
