@@ -468,3 +468,28 @@ def test_crop_matches_a_centre_slice(case):
     offsets = rule.offsets(cfg, x)
     got = data[(slice(None), slice(None), *(slice(o, o + t) for o, t in zip(offsets, target)))]
     assert torch.equal(got, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Symbolic input sizes
+
+
+@pytest.mark.parametrize("h, w", [(64, 64), (33, 47), (100, 81)])
+def test_resampling_kinds_take_symbolic_sizes(h, w):
+    sympy = pytest.importorskip("sympy")
+    from cnncalc.symbolic import analyze_symbolic
+
+    loaded = spec("""
+        input: 3x64x64
+        layers:
+          - conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+          - upsample: {scale: 1.5, mode: bilinear}
+          - pad: {padding: [1, [0, 2]], mode: reflect}
+          - crop: {size: 40}
+    """)
+    result = analyze_symbolic(loaded, "3xHxW")
+    H, W = sympy.symbols("H W", integer=True, positive=True)
+    concrete = analyze(loaded, input=(3, h, w))
+    for got, want in zip(result.rows, concrete.rows):
+        assert tuple(result.evaluate(d, {H: h, W: w}) for d in got.output) == want.output
+        assert result.evaluate(got.macs, {H: h, W: w}) == want.macs
