@@ -219,7 +219,7 @@ def _before_after(value: Any) -> Pair:
     return (p, p)
 
 
-def _before_after_axes(value: Any) -> Any:
+def before_after_axes(value: Any) -> Any:
     """Padding per axis, before and after: an int for every side, or a list of one entry per
     spatial axis, each an int or [before, after] (1-D before/after: ``[[1, 2]]``)."""
     if isinstance(value, (list, tuple)):
@@ -230,8 +230,7 @@ def _before_after_axes(value: Any) -> Any:
     return _before_after(value)
 
 
-_before_after_axes.per_axis = True  # type: ignore[attr-defined]
-before_after_axes = _before_after_axes
+before_after_axes.per_axis = True  # type: ignore[attr-defined]
 
 
 def tensor_name(value: Any) -> str:

@@ -345,9 +345,6 @@ def _fmt_axes(values: tuple[Any, ...], sep: str = "×") -> str:
     return sep.join(str(v) for v in values)
 
 
-_fmt_pair = _fmt_axes  # the 2-D name of before
-
-
 def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
     """'same' padding: output ⌈I/S⌉, extra padding after (torch for stride 1, TensorFlow beyond)."""
     out = ceil_div(size, stride)
@@ -791,10 +788,6 @@ class GlobalAvgPool(_Adaptive):
 # is where output 0's taps centre. Layers after it compose by the usual recurrences on those
 # figures (Araujo et al., Distill 2019), which take the units as evenly spaced; an upsampling
 # layer's units are evenly spaced on average (jump j/S), not one by one.
-
-
-def _whole_fraction(value: Fraction) -> Any:
-    return value.numerator if value.denominator == 1 else value
 
 
 def _same_rank_shape(x: Shape, like: Any, kind: str, key: str = "like") -> Shape:
