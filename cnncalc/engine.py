@@ -250,7 +250,7 @@ def check_rank(kind: str, accepts: tuple[int, ...], x: Shape) -> None:
     raise ShapeError(f"{kind} needs {need}, got {shape}{hint}")
 
 
-RANK_NAMES = {1: "a vector", 2: "a C×L sequence", 3: "a C×H×W map", 4: "a C×D×H×W volume"}
+RANK_NAMES = {1: "a vector", 2: "a C×L map", 3: "a C×H×W map", 4: "a C×D×H×W map"}
 
 
 def implied_merge(op: Op, xs: list[Shape]) -> Shape:

@@ -52,8 +52,9 @@ def shape_text(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
-def pair_text(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+def pair_text(pair: tuple[int, ...]) -> str:
+    """One value when every axis agrees (2-D: ``7``), else ``7×3`` (any number of axes)."""
+    return str(pair[0]) if all(v == pair[0] for v in pair) else "×".join(map(str, pair))
 
 
 def ratio_text(ratio: Fraction | None) -> str:
@@ -91,8 +92,9 @@ def row_dict(row: Row) -> dict[str, Any]:
         "path": row.path, "name": row.name, "kind": row.kind, "depth": row.depth,
         "leaf": row.leaf, "head": row.head, "input": list(row.input), "output": list(row.output),
         "settings": row.settings, "params": row.params, "trainable_params": row.trainable_params,
-        "buffers": row.buffers, "macs": row.macs, "rf": max(row.rf), "rf_hw": list(row.rf),
-        "jump_hw": list(row.jump), "rf_start_hw": [_json_number(v) for v in row.rf_start],
+        "buffers": row.buffers, "macs": row.macs, "rf": _json_number(max(row.rf)),
+        "rf_hw": [_json_number(v) for v in row.rf], "jump_hw": [_json_number(v) for v in row.jump],
+        "rf_start_hw": [_json_number(v) for v in row.rf_start],
         "activation_bytes": row.activation_bytes, "formula": list(row.formula),
     }
 

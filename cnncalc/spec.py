@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import Location, SpecError, brief
-from .fields import FieldError
+from .fields import FieldError, broadcast, is_per_axis
 from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
@@ -151,7 +151,8 @@ SHAPE_PATTERN = re.compile(r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$")
 
 
 def parse_shape(value: Any) -> Shape:
-    """``3x224x224``, ``3×224×224`` or ``[3, 224, 224]`` (C×H×W), or one integer for a vector."""
+    """``3x224x224``, ``3×224×224`` or ``[3, 224, 224]``: C×H×W; also C×L (``2x16000``, 1-D),
+    C×D×H×W (``1x16x112x112``, 3-D) and one integer for a vector."""
     if isinstance(value, (list, tuple)):
         dims = list(value)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -160,10 +161,10 @@ def parse_shape(value: Any) -> Shape:
         dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
     else:
         raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")
-    if len(dims) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                          for d in dims):
-        raise ValueError("an input shape needs three positive integers C×H×W (or one for a "
-                         f"vector), got {brief(value)}")
+    if len(dims) not in (1, 2, 3, 4) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                and d > 0 for d in dims):
+        raise ValueError("an input shape needs positive integers C×H×W (or C×L, C×D×H×W, or one "
+                         f"for a vector), got {brief(value)}")
     return tuple(dims)
 
 
@@ -342,6 +343,7 @@ class _Context:
     nodes: list[int] = field(default_factory=lambda: [0])  # shared step counter, for MAX_NODES
     scope: Scope = field(default_factory=Scope)
     tensor_names: dict[str, Location] = field(default_factory=dict)  # every ``as``, spec-wide
+    rank: int = 2  # spatial axes of the spec's input: per-axis fields are broadcast to it
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
@@ -349,11 +351,11 @@ class _Context:
     def inside(self, block: str, env: dict[str, Any]) -> _Context:
         """The context of a block instance: its parameters and a scope of its own."""
         return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes,
-                        Scope(self.scope), self.tensor_names)
+                        Scope(self.scope), self.tensor_names, self.rank)
 
     def copy_with(self, env: dict[str, Any]) -> _Context:
         return _Context(self.file, self.blocks, env, self.stack, self.nodes, self.scope,
-                        self.tensor_names)
+                        self.tensor_names, self.rank)
 
 
 def _join(parent: str, name: str) -> str:
@@ -684,6 +686,12 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
     return node
 
 
+@lru_cache(maxsize=None)
+def per_axis_fields(kind: str) -> tuple[str, ...]:
+    """The kind's per-axis fields (kernel, stride, …): broadcast at load to the spec's rank."""
+    return tuple(key for key, f in REGISTRY[kind].fields.items() if is_per_axis(f.parse))
+
+
 def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
                 where: Location) -> Leaf:
     rule = REGISTRY[kind]
@@ -708,6 +716,14 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             if spec_field.required:
                 raise SpecError(f"{kind} needs {key} ({spec_field.doc})", where, path)
             config[key] = spec_field.default
+    for key in per_axis_fields(kind):
+        if isinstance(config[key], Deferred):
+            continue  # broadcast when the spec is analysed (cnncalc.graph.resolve_config)
+        try:
+            config[key] = broadcast(config[key], ctx.rank, key)
+        except FieldError as exc:
+            at = ctx.at(fields.position_of(key)) if key in fields else where
+            raise SpecError(str(exc), at, path) from None
     if not any(isinstance(v, Deferred) for v in config.values()):
         try:
             config = rule.finish(config)
@@ -795,7 +811,8 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
     for key in ("name", "title", "description", "source"):
         if key in data and not isinstance(data[key], (str, int, float)):
             raise SpecError(f"{key} must be text", Location(file, *data.position_of(key)))
-    ctx = _Context(file, _check_blocks(data.get("blocks"), file))
+    ctx = _Context(file, _check_blocks(data.get("blocks"), file),
+                   rank=len(shape) - 1 if len(shape) > 1 else 2)
     outputs = _outputs(data, file)
     try:
         items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
