@@ -155,8 +155,8 @@ _FVCORE_WHY = {
     "rbf": "the matmul with the centres (in·out); squares and sums not counted",
     "rbf matmul": "the matmul with the centres (in·out); squares and sums not counted",
     "batchnorm": "2 per input element in eval mode (1 without affine); 5 (4) in training mode",
-    "adaptive_avgpool": "1 per input element (aten::adaptive_avg_pool2d; 1-D and 3-D: not counted)",
-    "global_avgpool": "1 per input element (aten::adaptive_avg_pool2d; 1-D and 3-D: not counted)",
+    "adaptive_avgpool": "1 per input element (aten::adaptive_avg_pool2d)",
+    "global_avgpool": "1 per input element (aten::adaptive_avg_pool2d)",
     "conv_transpose": "multiply-adds (∏ weight shape · ∏ input size), bias not counted",
     "upsample": "2-D only: 1 per output element for nearest, 4 for bilinear",
     "_others": "activations, padding, cropping, max/avg pooling, LRN, dropout, adds and concatenation not counted "
