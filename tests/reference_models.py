@@ -10,7 +10,8 @@ here too. Stochastic depth is the identity at eval (torchvision's ``StochasticDe
 its input when not training), so it is a module that does nothing here. The U-Net has no
 torchvision model: it follows Ronneberger et al. 2015, Fig. 1 (valid 3×3 convolutions with
 biases, 2×2 max pooling, 2×2/2 up-convolutions halving the channels, centre crop of the skip,
-concatenate skip then up-sampled, a final 1×1 convolution to 2 classes). Only torch is needed.
+concatenate skip then up-sampled, a final 1×1 convolution to 2 classes), with the pooling,
+crop and concatenation functional. Only torch is needed.
 """
 
 from __future__ import annotations
@@ -377,7 +378,6 @@ class UNet(nn.Module):
         for i, c in enumerate(self.WIDTHS, 1):
             self.add_module(f"down{i}", _double_conv(cin, c))
             cin = c
-        self.pool = nn.MaxPool2d(2)
         self.bottom = _double_conv(cin, 2 * cin)
         cin *= 2
         for i, c in zip((4, 3, 2, 1), reversed(self.WIDTHS)):
@@ -391,7 +391,7 @@ class UNet(nn.Module):
         for i in range(1, 5):
             x = getattr(self, f"down{i}")(x)
             skips.append(x)
-            x = self.pool(x)
+            x = F.max_pool2d(x, 2)
         x = self.bottom(x)
         for i in (4, 3, 2, 1):
             x = getattr(self, f"upconv{i}")(x)
