@@ -14,17 +14,9 @@ import warnings
 import pytest
 
 from tests import reference_models
+from tests.test_zoo_modern import FIGURES  # (params, buffers, MACs, output): the outside source
 
 torch = pytest.importorskip("torch")
-
-# name: (params, buffers, conv + linear MACs, output per sample)
-FIGURES = {
-    "mobilenet-v2": (3_504_872, 34_164, 300_774_272, (1000,)),
-    "efficientnet-b0": (5_288_548, 42_065, 385_814_752, (1000,)),
-    "convnext-tiny": (28_589_128, 0, 4_455_531_264, (1000,)),
-    "densenet121": (7_978_856, 83_769, 2_834_161_664, (1000,)),
-    "unet": (31_030_658, 0, 150_428_424_448, (2, 388, 388)),
-}
 
 # fvcore's by_operator keys that are multiply-adds of convolutions (transposed too) and linears
 MAC_OPERATORS = ("conv", "linear", "addmm", "matmul")
@@ -32,13 +24,22 @@ MAC_OPERATORS = ("conv", "linear", "addmm", "matmul")
 
 def fvcore_by_operator(model, x) -> dict[str, int]:
     """FlopCountAnalysis(model, x).by_operator(), quietly."""
+    return dict(_fvcore(model, x, "by_operator"))
+
+
+def fvcore_by_module(model, x) -> dict[str, int]:
+    """FlopCountAnalysis(model, x).by_module(), quietly."""
+    return dict(_fvcore(model, x, "by_module"))
+
+
+def _fvcore(model, x, method: str):
     fvcore_nn = pytest.importorskip("fvcore.nn")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         analysis = fvcore_nn.FlopCountAnalysis(model, x)
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
-        return dict(analysis.by_operator())
+        return getattr(analysis, method)()
 
 
 def conv_linear_macs(model, x) -> int:
@@ -92,3 +93,30 @@ def test_unet_macs_count_transposed_convolutions_on_their_input():
     _, _, macs, _ = FIGURES["unet"]
     total = conv_linear_macs(model, torch.zeros(1, 1, 572, 572))
     assert total == macs  # under the output-spatial rule it would be macs + 3 · transposed
+
+
+def parameters_by_path(model) -> dict[str, int]:
+    """Each module's own parameters by its name; a parameter that is not a weight or bias (ConvNeXt's
+    layer_scale) under its own dotted name, as the spec has a layer for it."""
+    found: dict[str, int] = {}
+    for module_name, module in model.named_modules():
+        for name, p in module.named_parameters(recurse=False):
+            key = module_name if name in ("weight", "bias") else f"{module_name}.{name}"
+            found[key] = found.get(key, 0) + p.numel()
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_spec_rows_are_the_reference_modules(name):
+    """The zoo spec's rows with parameters are the reference's modules, path for path (so
+    ``verify --against`` pairs them), with the same parameters; rows with multiply-adds have
+    fvcore's count for that module (ConvNeXt's pointwise nn.Linear layers are 1×1 convolutions in
+    the spec: the same count)."""
+    from cnncalc import analyze, load_spec
+
+    model = reference_models.build(name)
+    rows = [r for r in analyze(load_spec(name)).rows if r.leaf]
+    assert {r.path: r.params for r in rows if r.params} == parameters_by_path(model)
+    by_module = fvcore_by_module(model, torch.zeros(1, *reference_models.input_shape(name)))
+    assert {r.path: r.macs for r in rows if r.macs} == {
+        r.path: by_module[r.path] for r in rows if r.macs}
