@@ -96,8 +96,8 @@ def test_unet_macs_count_transposed_convolutions_on_their_input():
 
 
 def parameters_by_path(model) -> dict[str, int]:
-    """Each module's own parameters by its name; a parameter that is not a weight or bias (ConvNeXt's
-    layer_scale) under its own dotted name, as the spec has a layer for it."""
+    """Each module's own parameters by its name; a parameter that is not a weight or bias
+    (ConvNeXt's layer_scale) under its own dotted name, as the spec has a layer for it."""
     found: dict[str, int] = {}
     for module_name, module in model.named_modules():
         for name, p in module.named_parameters(recurse=False):
