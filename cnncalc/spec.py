@@ -292,9 +292,10 @@ class Deferred:
         """The expression's value, given the channels of each (id(scope), tensor) it reads."""
         mine = {name: count for (scope, name), count in channels.items() if scope == id(self.scope)}
         env = {**self.env, _CHANNELS: mine}
-        for name, value in self.env.items():
-            if isinstance(value, Deferred):
-                env[name] = value.value(channels)
+        used = {n.id for n in ast.walk(_parsed(self.text.strip())) if isinstance(n, ast.Name)}
+        for name in used:
+            if isinstance(self.env.get(name), Deferred):  # only what this expression reads
+                env[name] = self.env[name].value(channels)
         try:
             return _eval(_parsed(self.text.strip()), env, self.text)
         except KeyError as exc:  # pragma: no cover - lowering resolved every name
