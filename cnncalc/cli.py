@@ -326,7 +326,7 @@ def table(
 ) -> None:
     """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory.
 
-    A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it (needs sympy).
+    A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it.
     """
     from . import render
 
@@ -472,6 +472,37 @@ def plot(
                             overwrite=force)
     typer.echo(f"wrote {written}")
     _warn([analysis], quiet)
+
+
+@app.command(epilog="Example: cnncalc show resnet18 > my-net.yaml")
+def show(spec: str = SpecArg) -> None:
+    """Print a spec's YAML, to copy and change, after comment lines with where it is from and
+    its figures (still valid YAML: `cnncalc show alexnet > mine.yaml` gives a spec to edit)."""
+    from .engine import analyze
+    from .render import exact_count, shape_text
+
+    if spec == "-":
+        raise OptionError("show needs a zoo name or a file, not stdin")
+    loaded = load_spec(spec)
+    from .zoo import zoo_dir
+
+    path = Path(loaded.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OptionError(f"cannot read {path}: {exc.strerror or exc}") from None
+    analysis = analyze(loaded)
+    t = analysis.totals
+    where = (f"the cnncalc zoo ({path.name})" if path.resolve().parent == zoo_dir().resolve()
+             else str(path))
+    header = [
+        f"# {loaded.name}: {loaded.title}",
+        f"# from {where}",
+        f"# input {shape_text(analysis.input)} -> output {shape_text(analysis.output)}; "
+        f"params {exact_count(t.params)}; MACs {exact_count(t.macs)} (batch 1)",
+        f"# to change it: cnncalc show {spec} > my-net.yaml, edit, cnncalc table my-net.yaml",
+    ]
+    sys.stdout.write("\n".join(header) + "\n" + text + ("" if text.endswith("\n") else "\n"))
 
 
 @app.command(epilog="Example: cnncalc schema > cnncalc.schema.json")

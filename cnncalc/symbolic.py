@@ -13,7 +13,7 @@ they depend on the input size: a linear layer after a flatten, whose input featu
 Such a layer is reported with the sizes at which the spec's own weights fit.
 
 sympy is imported only here, and this module only when an input has a symbol; the numeric engine
-never touches it. It is the optional extra ``symbolic`` (``pip install 'cnncalc[symbolic]'``).
+never touches it. It is an ordinary dependency of cnncalc (imported lazily).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def _sympy() -> Any:
     try:
         import sympy
     except ImportError:
-        raise SymbolicError("a symbolic --input needs sympy: pip install 'cnncalc[symbolic]' "
-                            "(or pip install sympy)") from None
+        raise SymbolicError("a symbolic --input needs sympy, a dependency of cnncalc: "
+                            "pip install sympy (or reinstall cnncalc)") from None
     return sympy
 
 

@@ -406,3 +406,14 @@ def test_python_dash_m_runs_and_errors_cleanly():
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0
     assert "61,706" in ok.stdout
+
+
+def test_show_prints_a_zoo_spec_to_copy(tmp_path):
+    result = run("show", "lenet5")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("# lenet5: ")
+    assert "params 61,706" in result.stdout
+    assert (ROOT / "specs" / "lenet5.yaml").read_text() in result.stdout
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(result.stdout)  # the comments keep it a valid spec
+    assert json.loads(run("table", str(copy), "-f", "json").stdout)["totals"]["params"] == 61706
