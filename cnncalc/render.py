@@ -1155,11 +1155,156 @@ def memory_csv(report: Any) -> str:
     return out.getvalue()
 
 
+# --------------------------------------------------------------------------------------------
+# Notebooks: short reprs, HTML tables (_repr_html_) and pandas data frames
+
+
+def analysis_repr(analysis: Analysis) -> str:
+    """A one-line repr: what was analysed and its totals (the rows are in ``.rows``)."""
+    t = analysis.totals
+    unread = sum(w.severity == "warning" for w in analysis.warnings)
+    convention = "" if analysis.convention == "macs" else f", convention={analysis.convention!r}"
+    return (f"<Analysis {analysis.spec.name!r}: input {shape_text(analysis.input)}, batch "
+            f"{analysis.batch}, {analysis.dtype}{convention}; {len(analysis.rows)} rows; params "
+            f"{exact_count(t.params)}, {macs_label(analysis)} {exact_count(t.macs)}, activations "
+            f"{human_bytes(t.activation_bytes)}"
+            + (f"; {unread} warning(s)" if unread else "") + ">")
+
+
+def comparison_repr(comparison: Comparison) -> str:
+    names = ", ".join(repr(a.spec.name) for a in comparison.analyses)
+    return f"<Comparison of {names}: {len(comparison.rows)} matching rows>"
+
+
+def memory_repr(report: Any) -> str:
+    return (f"<MemoryReport {report.analysis.spec.name!r}: batch {report.analysis.batch}, "
+            f"{report.analysis.dtype}; inference {human_bytes(report.inference_bytes)} (activation "
+            f"peak at {report.activation_peak_at}), training ({report.optimizer}) "
+            f"{human_bytes(report.training_bytes)}>")
+
+
+def report_html(report: Report) -> str:
+    """A :class:`Report` as HTML: each table a <table> (numbers right-aligned), the lines
+    between as preformatted text."""
+    from html import escape
+
+    out = ['<div class="cnncalc">']
+    text: list[str] = []
+
+    def flush() -> None:
+        if any(line.strip() for line in text):
+            out.append('<pre style="white-space: pre-wrap">'
+                       + escape("\n".join(text).strip("\n")) + "</pre>")
+        text.clear()
+
+    for part in report.parts:
+        if not isinstance(part, TextTable):
+            text.append(part[0])
+            continue
+        flush()
+        align = lambda i: ' style="text-align: right"' if i in part.right else \
+            ' style="text-align: left"'  # noqa: E731
+        rows = ["<tr>" + "".join(f"<th{align(i)}>{escape(h)}</th>"
+                                 for i, h in enumerate(part.headers)) + "</tr>"]
+        for cells, style in part.rows:
+            weight = ' style="font-weight: bold"' if style == "bold" else \
+                ' style="opacity: 0.6"' if style == "dim" else ""
+            rows.append(f"<tr{weight}>" + "".join(f"<td{align(i)}>{escape(c)}</td>"
+                                                  for i, c in enumerate(cells)) + "</tr>")
+        caption = f"<caption>{escape(part.title)}</caption>" if part.title else ""
+        out.append(f"<table>{caption}<thead>{rows[0]}</thead><tbody>{''.join(rows[1:])}"
+                   "</tbody></table>")
+    flush()
+    out.append("</div>")
+    return "".join(out)
+
+
+def analysis_html(analysis: Analysis, depth: int | None = None) -> str:
+    """The layer table and its footer (warnings included) as HTML, every column."""
+    return report_html(analysis_rich(analysis, depth, Numbers(False)))
+
+
+def comparison_html(comparison: Comparison) -> str:
+    return report_html(comparison_rich(comparison, Numbers(False)))
+
+
+def memory_html(report: Any) -> str:
+    return report_html(memory_rich(report, Numbers(False)))
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        from .errors import OptionError
+
+        raise OptionError("to_pandas() needs pandas: pip install pandas") from None
+    return pandas
+
+
+def analysis_dataframe(analysis: Analysis, depth: int | None = None) -> Any:
+    """The rows at ``depth`` (default: every layer) as a pandas DataFrame, one column per figure:
+    the CSV's columns (docs/json.md) with the receptive field and jump split per axis too, and
+    shapes as nullable integers (a vector's H and W are missing)."""
+    pandas = _pandas()
+    rows = analysis.at_depth(depth)
+    data: dict[str, list[Any]] = {
+        "path": [r.path for r in rows], "name": [r.name for r in rows],
+        "kind": [r.kind for r in rows], "depth": [r.depth for r in rows],
+        "leaf": [r.leaf for r in rows], "head": [r.head for r in rows],
+    }
+    for side in ("input", "output"):
+        for a, axis in enumerate("chw"):
+            data[f"{side}_{axis}"] = [getattr(r, side)[a] if a < len(getattr(r, side)) else None
+                                      for r in rows]
+    data["settings"] = [r.settings for r in rows]
+    for key in ("params", "trainable_params", "buffers", "macs", "activation_bytes"):
+        data[key] = [getattr(r, key) for r in rows]
+    for key in ("rf", "jump"):
+        for a, axis in enumerate("hw"):
+            data[f"{key}_{axis}"] = [getattr(r, key)[a] for r in rows]
+    data["spec"] = [analysis.spec.name] * len(rows)
+    data["batch"] = [analysis.batch] * len(rows)
+    data["dtype"] = [analysis.dtype] * len(rows)
+    frame = pandas.DataFrame(data)
+    shapes = [f"{side}_{axis}" for side in ("input", "output") for axis in "chw"]
+    return frame.astype({column: "Int64" for column in shapes})
+
+
+def memory_dataframe(report: Any) -> Any:
+    """The memory report's per-layer steps as a pandas DataFrame (``memory --format csv``)."""
+    pandas = _pandas()
+    return pandas.DataFrame([{
+        "path": m.path, "kind": m.kind, "output_bytes": m.output_bytes,
+        "live_bytes": m.live_bytes, "saved": m.saved, "saved_bytes": m.saved_bytes,
+        "forward_macs": m.forward_macs, "backward_macs": m.backward_macs,
+    } for m in report.layers])
+
+
+def comparison_dataframe(comparison: Comparison) -> Any:
+    """The matching rows as a pandas DataFrame: a row per path, ``SPEC_macs`` and
+    ``SPEC_params`` per spec (missing where a spec has no such row)."""
+    pandas = _pandas()
+    names = [a.spec.name for a in comparison.analyses]
+    records = []
+    for matched in comparison.rows:
+        record: dict[str, Any] = {"path": matched.path}
+        for metric in ("macs", "params"):
+            for name, row in zip(names, matched.rows):
+                record[f"{name}_{metric}"] = getattr(row, metric) if row else None
+        records.append(record)
+    frame = pandas.DataFrame(records)
+    return frame.astype({c: "Int64" for c in frame.columns if c != "path"})
+
+
 __all__ = [
     "FORMATS", "Numbers", "Report", "TextTable", "analysis_csv", "analysis_dict",
     "analysis_markdown", "analysis_rich", "comparison_csv", "comparison_dict",
     "comparison_markdown", "comparison_rich", "console", "human_bytes", "human_count", "list_csv",
     "list_dict", "list_markdown", "list_rich", "memory_csv", "memory_dict", "memory_markdown",
     "memory_rich", "plain_text", "reconcile_csv", "reconcile_dict", "reconcile_markdown",
-    "reconcile_rich", "share_bar", "to_json",
+    "reconcile_rich", "share_bar", "to_json", "analysis_dataframe", "analysis_html",
+    "analysis_repr", "analysis_table", "comparison_dataframe", "comparison_html",
+    "comparison_repr", "memory_dataframe", "memory_html", "memory_repr", "report_html",
+    "table_column_keys",
 ]
