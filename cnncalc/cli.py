@@ -462,15 +462,23 @@ def plot(
     dtype: DType = DTypeOpt,
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
                                                       "existing file is never overwritten)."),
+    log: bool = typer.Option(False, "--log", help="Logarithmic value axes (small layers show)."),
     quiet: bool = QuietOpt,
 ) -> None:
-    """Bar charts of params, MACs and activation memory per layer (needs matplotlib)."""
+    """Bar charts of params, MACs and live activation memory per layer (needs matplotlib).
+
+    Without --depth, a network of more layers than a picture holds is drawn at the deepest
+    depth that fits, and the command says so.
+    """
     from . import plot as plotting
 
     analysis = _analyse(spec, input, batch, dtype)
-    written = plotting.draw(analysis, depth, out or plotting.default_output(analysis),
-                            overwrite=force)
+    written, collapsed = plotting.draw_report(analysis, depth,
+                                              out or plotting.default_output(analysis),
+                                              overwrite=force, log=log)
     typer.echo(f"wrote {written}")
+    if collapsed and not quiet:
+        sys.stderr.write(f"note: {collapsed}\n")
     _warn([analysis], quiet)
 
 

@@ -22,11 +22,15 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 
 def _scaled(n: int, units: Iterable[tuple[str, int]], plain: str) -> str:
+    larger = None
     for unit, scale in units:
         if abs(n) >= scale:
             text = f"{n / scale:.3g}"
             if float(text) < 1000:
                 return f"{text}{unit}"
+            if larger is not None:  # 1,026,432 B is 1002 KiB: written 0.979MiB, not 1e+03KiB
+                return f"{n / larger[1]:.3g}{larger[0]}"
+        larger = (unit, scale)
     return plain
 
 
