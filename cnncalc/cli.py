@@ -506,8 +506,8 @@ def show(spec: str = SpecArg) -> None:
     header = [
         f"# {loaded.name}: {loaded.title}",
         f"# from {where}",
-        f"# input {shape_text(analysis.input)} -> output {shape_text(analysis.output)}; "
-        f"params {exact_count(t.params)}; MACs {exact_count(t.macs)} (batch 1)",
+        f"# input {shape_text(analysis.input)} -> output {shape_text(analysis.output)}",
+        f"# params {exact_count(t.params)}; MACs {exact_count(t.macs)} (batch 1)",
         f"# to change it: cnncalc show {spec} > my-net.yaml, edit, cnncalc table my-net.yaml",
     ]
     sys.stdout.write("\n".join(header) + "\n" + text + ("" if text.endswith("\n") else "\n"))

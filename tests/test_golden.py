@@ -104,3 +104,43 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: PYTHONPATH=. python -m tests.test_golden --update")
     update()
+
+
+# --------------------------------------------------------------------------------------------
+# Every command the docs show, on an 80-column terminal: nothing cut
+
+
+def _documented_commands() -> list[str]:
+    """The commands of the docs' tested examples (as tables where the docs show Markdown) and of
+    the README's list, but those that need a GPU, a file of the reader's or write pictures."""
+    from tests.test_tutorial import ALL, _NOT_RUN, _readme_commands
+
+    seen: dict[str, None] = {}
+    for args in [list(e.args) for e in ALL] + [shlex.split(c.split(" > ")[0])[1:]
+                                               for c in _readme_commands()]:
+        if any(word in shlex.join(["cnncalc", *args]) for word in (*_NOT_RUN, "verify")):
+            continue
+        if "--format" in args:
+            i = args.index("--format")
+            del args[i:i + 2]
+        if args and args[0] not in ("schema", "--version"):
+            seen.setdefault(shlex.join(args), None)
+    return list(seen)
+
+
+_TOKEN = re.compile(r"[^\s]+")
+
+
+@pytest.mark.parametrize("command", _documented_commands())
+def test_documented_commands_print_everything_whole_at_80_columns(command, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    narrow = run(command, 80)
+    env = {"COLUMNS": None, "TERM": "dumb", "TTY_COMPATIBLE": None}
+    wide = CliRunner().invoke(app, shlex.split(command), env=env).output
+    for line in narrow.splitlines() if not command.startswith("show ") else []:  # show: a file
+        assert len(line) <= 80 or " " not in line.strip(), line
+    if "Not shown at 80 columns" in narrow:
+        return  # a narrow table left out columns, and said which
+    missing = set(_TOKEN.findall(wide)) - set(_TOKEN.findall(narrow))
+    # what a wrapped header or a continued table changes: no cell of the wide output is missing
+    assert not {t for t in missing if any(c.isdigit() for c in t) or "." in t}, command
