@@ -908,11 +908,33 @@ def comparison_csv(comparison: Comparison) -> str:
     return out.getvalue()
 
 
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"S{i + 1}"
+
+
+def _comparison_short(names: list[str], totals: bool) -> tuple[dict[int, str], str]:
+    """Short headers for a narrow terminal (the specs as A, B, …) and the legend saying so."""
+    n = len(names)
+    letters = [_letter(i) for i in range(n)]
+    if totals:
+        short = {1 + i: letters[i] for i in range(n)}
+        short.update({1 + n + i: f"{letters[i + 1]}/A" for i in range(n - 1)})
+    else:
+        short = {1 + i: f"{letters[i]} MACs" for i in range(n)}
+        short.update({1 + n + i: f"{letters[i]} params" for i in range(n)})
+        short.update({1 + 2 * n + i: f"MACs {letters[i + 1]}/A" for i in range(n - 1)})
+    legend = "; ".join(f"{letter} = {name}" for letter, name in zip(letters, names))
+    return short, legend
+
+
 def comparison_rich(comparison: Comparison, numbers: Numbers) -> Report:
     report = Report()
+    names = [a.spec.name for a in comparison.analyses]
     for title, (header, rows) in (("Totals", _comparison_totals(comparison, numbers)),
                                   ("Matching rows", _comparison_rows(comparison, numbers))):
-        table = report.table(TextTable(title, header, right=range(1, len(header))))
+        short, legend = _comparison_short(names, title == "Totals")
+        table = report.table(TextTable(title, header, right=range(1, len(header)), short=short,
+                                       legend=legend))
         for row in rows:
             table.add_row(row)
         report.line()
