@@ -130,6 +130,23 @@ class Analysis(RowLookup):
         """The row of a row op."""
         return self.row(op.path)
 
+    # notebooks: a short repr, the table as HTML, a DataFrame (all in cnncalc.render)
+    def __repr__(self) -> str:
+        from .render import analysis_repr
+
+        return analysis_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .render import analysis_html
+
+        return analysis_html(self)
+
+    def to_pandas(self, depth: int | None = None) -> Any:
+        """The rows at ``depth`` (default: every layer) as a pandas DataFrame."""
+        from .render import analysis_dataframe
+
+        return analysis_dataframe(self, depth)
+
 
 @dataclass
 class _Walk:
