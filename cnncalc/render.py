@@ -263,7 +263,8 @@ def _markdown_table(header: Iterable[str], rows: list[list[str]], right: Iterabl
     return "\n".join(lines) + "\n"
 
 
-SHAPE_CSV_COLUMNS = ("input_c", "input_h", "input_w", "output_c", "output_h", "output_w")
+SHAPE_CSV_COLUMNS = tuple(f"{side}_{axis}" for side in ("input", "output")
+                          for axis in ("c", "h", "w", "d", "l"))
 
 
 def _csv_writer() -> tuple[Any, Any]:
@@ -284,9 +285,15 @@ CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "p
 
 
 def shape_csv_cells(shape: Iterable[Any]) -> list[Any]:
-    """A shape as its C, H and W cells; a vector's length in C, H and W empty."""
+    """A shape as its C, H, W, D and L cells: a map's C×H×W, a volume's D too, a sequence's
+    C and L; a vector's length in C; the axes it lacks empty."""
     dims = list(shape)
-    return dims + [""] * (3 - len(dims)) if len(dims) <= 3 else dims[:3]
+    c, *spatial = dims
+    if len(spatial) == 1:
+        return [c, "", "", "", spatial[0]]
+    if len(spatial) == 3:
+        return [c, spatial[1], spatial[2], spatial[0], ""]
+    return [c, *spatial, *[""] * (2 - len(spatial)), "", ""]
 
 
 def analysis_csv(analysis: Analysis, depth: int | None) -> str:

@@ -178,3 +178,13 @@ def test_a_narrow_terminal_wraps_text_but_never_shortens_a_number(width):
         if row.macs:
             assert f"{row.macs:,}" in cells, row.path
     assert f"{analysis.totals.macs:,}" in cells
+
+
+def test_csv_shape_cells_for_every_rank():
+    from cnncalc.render import SHAPE_CSV_COLUMNS, shape_csv_cells
+
+    assert SHAPE_CSV_COLUMNS[:5] == ("input_c", "input_h", "input_w", "input_d", "input_l")
+    assert shape_csv_cells((1000,)) == [1000, "", "", "", ""]
+    assert shape_csv_cells((128, 3981)) == [128, "", "", "", 3981]
+    assert shape_csv_cells((64, 56, 28)) == [64, 56, 28, "", ""]
+    assert shape_csv_cells((64, 16, 112, 56)) == [64, 112, 56, 16, ""]
