@@ -212,9 +212,9 @@ class _Walk:
             macs = rule.macs(config, x, y)
             window = rule.window(config, x)
             floors = rule.floors(config, x)
-        except ShapeError as exc:
-            shown = ", ".join("×".join(map(str, s)) for s in xs)
-            raise SpecError(f"{exc} (input {shown})", op.where, op.path) from None
+        except ShapeError as exc:  # a merge's message names its operands' shapes already
+            shown = "" if len(xs) > 1 else f" (input {'×'.join(map(str, xs[0]))})"
+            raise SpecError(f"{exc}{shown}", op.where, op.path) from None
         if any(d < 1 for d in y):
             raise SpecError(f"output size {'×'.join(map(str, y))} is empty", op.where, op.path)
         if floors:

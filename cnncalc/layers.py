@@ -458,6 +458,13 @@ def whole_map_window(x: Shape) -> Window:
 # Convolution and linear layers
 
 
+def check_groups(c_in: int, c_out: int, groups: int) -> None:
+    """Channel groups must divide the input and the output channels (conv, conv_transpose)."""
+    if c_in % groups or c_out % groups:
+        raise ShapeError(f"groups={groups} must divide the input channels ({c_in}) "
+                         f"and the output channels ({c_out})")
+
+
 @register
 class Conv(_Windowed):
     kind = "conv"
@@ -496,11 +503,7 @@ class Conv(_Windowed):
                     f"the connection table names input map {worst}, but the input has {c_in} maps"
                 )
             return
-        if c_in % groups or cfg["out"] % groups:
-            raise ShapeError(
-                f"groups={groups} must divide the input channels ({c_in}) "
-                f"and the output channels ({cfg['out']})"
-            )
+        check_groups(c_in, cfg["out"], groups)
 
     @staticmethod
     def _weight_factors(cfg: Config, x: Shape) -> tuple[list[Any], str]:
@@ -856,10 +859,7 @@ class ConvTranspose(LayerRule):
         return cfg
 
     def _check_channels(self, cfg: Config, x: Shape) -> None:
-        groups = cfg["groups"]
-        if x[0] % groups or cfg["out"] % groups:
-            raise ShapeError(f"groups={groups} must divide the input channels ({x[0]}) "
-                             f"and the output channels ({cfg['out']})")
+        check_groups(x[0], cfg["out"], cfg["groups"])
 
     def _args(self, cfg: Config, x: Shape) -> list[tuple[int, int, int, int, int, int]]:
         """Per axis: (size, kernel, stride, padding, output_padding, dilation)."""
