@@ -191,11 +191,12 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
     if shares and not op.config.get("inplace"):  # a view or a no-op: no autograd of its own
         r.grad_inputs = "view"
     if op.kind == "lrn":
-        # F.local_response_norm: x², padded along channels, averaged, scaled, raised to beta,
-        # x divided by it. At inference the padded squares and the squares are live together.
-        c, h, w = row.input
-        padded = (c + op.config["size"] - 1) * h * w * batch * size
-        r.temp = 0 if training else padded
+        # F.local_response_norm: x², padded along channels, averaged (A), scaled (S = αA),
+        # shifted (k + S), raised to β, x divided by it. `div = A.mul(α).add(k).pow(β)` holds
+        # A while S and k + S are live: three input-sized temporaries before the output, two
+        # beyond input + output. In training the padded squares, k + S and its power are kept
+        # for backward and nothing else is live at the peak.
+        r.temp = 0 if training else 2 * elements_in * size
         r.backward_temp = 3 * elements_in * size
     elif op.kind in ("maxpool", "adaptive_maxpool") and not training:
         r.temp = out.elements * 8  # max_pool2d_with_indices: int64 indices, dropped at once
@@ -203,6 +204,16 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
         r.temp = 0 if training else out.bytes
     elif op.kind == "rbf":  # |x|² − 2·x·w + |w|²: a few output-sized temporaries and x·x
         r.temp = elements_in * size + 3 * out.bytes + row.params * param_size
+    table = op.config.get("connections") if op.kind == "conv" else None
+    if table:  # a connection table: per output map x[:, maps] (a copy) into a small conv
+        gathered = sum(len(maps) for maps in table) * prod(row.input[1:]) * batch * size
+        r.temp = out.bytes + (0 if training else max(len(m) for m in table)
+                              * prod(row.input[1:]) * batch * size)
+        r.backward_temp = 2 * elements_in * size  # each map's index backward: zeros, index_put
+        if training:
+            r.extra_saved.append(("gathered input maps", gathered))
+            r.saved_what = "gathered input maps"
+        return r
     if not training:
         return r
     if op.kind == "dropout":  # CPU: a noise tensor in the dtype, kept by the multiply
