@@ -94,17 +94,24 @@ class _Graph:
     outputs: list[int]  # the main output, then head outputs (training)
 
 
-def _walk(analysis: Analysis, training: bool, size: int) -> _Graph:
-    """The spec as ops in execution order: the only function that walks the tree."""
+AUTOCAST_KINDS = ("conv", "linear")  # autocast runs these in low precision, casting inputs
+
+
+def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None = None) -> _Graph:
+    """The spec as ops in execution order: the only function that walks the tree.
+
+    ``input_size``: bytes per element of the input batch when it differs from the activations'
+    (fp32 under autocast). Then an op that autocast does not cast keeps the wider type of its
+    inputs (type promotion: a max pool or a residual add on the fp32 input batch is fp32)."""
     batch = analysis.batch
     rows = {r.path: r for r in analysis.rows}
     tensors: list[_Tensor] = []
     ops: list[Op] = []
     outputs: list[int] = []
 
-    def new(elements: int, what: str, like: int | None = None) -> int:
+    def new(elements: int, what: str, like: int | None = None, each: int = size) -> int:
         storage = tensors[like].storage if like is not None else len(tensors)
-        tensors.append(_Tensor(len(tensors), elements * batch, size, what, storage))
+        tensors.append(_Tensor(len(tensors), elements * batch, each, what, storage))
         return len(tensors) - 1
 
     def op(path: str, kind: str, inputs: list[int], elements: int, row: Row | None,
@@ -113,8 +120,9 @@ def _walk(analysis: Analysis, training: bool, size: int) -> _Graph:
         shares = rule is not None and (rule.view_in_training if training
                                        else rule.view_at_inference)
         shares = shares or bool((config or {}).get("inplace"))
+        each = size if kind in AUTOCAST_KINDS else max(tensors[i].bytes_each for i in inputs)
         y = new(elements, f"{path} output" if row else f"{path} {kind}",
-                like=inputs[0] if shares else None)
+                like=inputs[0] if shares else None, each=each)
         ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head))
         return y
 
@@ -144,7 +152,7 @@ def _walk(analysis: Analysis, training: bool, size: int) -> _Graph:
             return sequence(n.post, out, head)
         raise TypeError(n)  # pragma: no cover
 
-    x = new(prod(analysis.input), "input")
+    x = new(prod(analysis.input), "input", each=input_size or size)
     y = sequence(analysis.spec.root.items, x, False)
     return _Graph(tensors, ops, x, [y, *outputs])
 
@@ -204,6 +212,16 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
         r.temp = 0 if training else out.bytes
     elif op.kind == "rbf":  # |x|² − 2·x·w + |w|²: a few output-sized temporaries and x·x
         r.temp = elements_in * size + 3 * out.bytes + row.params * param_size
+    if autocast and op.kind in AUTOCAST_KINDS and t[x].bytes_each > size:
+        # autocast casts a wider input (the fp32 input batch) for this op alone; the copy is
+        # what the op keeps for backward
+        cast = t[x].elements * size
+        if not training:
+            r.temp += cast
+        else:
+            r.extra_saved.append(("input in low precision", cast))
+            r.saved_what = "input in low precision"
+            return r
     table = op.config.get("connections") if op.kind == "conv" else None
     if table:  # a connection table: per output map x[:, maps] (a copy) into a small conv
         gathered = sum(len(maps) for maps in table) * prod(row.input[1:]) * batch * size
@@ -344,8 +362,6 @@ def _inference(graph: _Graph, rules: list[Rule], param_size: int,
     live.add(t[graph.input].storage, t[graph.input].bytes)
     cached = 0
     per_op, why = [], []
-    if autocast and graph.ops:  # the input batch, cast once by the first layer
-        live.add(-1, t[graph.input].elements * 2)
     for op, rule in zip(graph.ops, rules):
         cached += _autocast_weights(op, param_size, autocast)
         out = t[op.output]
@@ -355,8 +371,6 @@ def _inference(graph: _Graph, rules: list[Rule], param_size: int,
         for s in list(live.bytes):
             if s >= 0 and last.get(s, -1) <= op.index and s not in held:
                 live.drop(s)
-        if op.index == 0:
-            live.drop(-1)
     return per_op, why, cached
 
 
@@ -403,8 +417,6 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
     extra_ids: list[list[int]] = [[] for _ in range(n)]
     live = _Live()
     live.add(t[graph.input].storage, t[graph.input].bytes)
-    if autocast and ops:
-        live.add(-1, t[graph.input].elements * 2)  # the input batch cast by the first layer
     cached = 0
     cast_of: dict[int, int] = {}  # op -> bytes of its cached low-precision weights
     forward, peak, peak_at = [], 0, ""
@@ -466,8 +478,17 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
         gbytes[g], grefs[g] = nbytes, 0
         return g
 
-    for o in graph.outputs:  # the mean's backward: a gradient the size of each output
+    # The loss, o.float().mean() summed over the outputs: a low-precision output is copied to
+    # fp32 for the mean, and the mean's backward makes an fp32 gradient, cast back to the
+    # output's type (both live together). Then the gradient the size of each output.
+    widen = sum(t[o].elements * 4 for o in graph.outputs if t[o].bytes_each < 4)
+    act = live.total + cached
+    if base + act + widen > peak:
+        peak, peak_at = base + act + widen, "loss"
+    for o in graph.outputs:
         give(o, new_grad(t[o].bytes))
+    if base + act + widen + sum(gbytes.values()) > peak:
+        peak, peak_at = base + act + widen + sum(gbytes.values()), "loss backward"
     param_grads = 0  # set_to_none: gradients the backward has stolen so far
     backward = [0] * n
     backward_peak = 0
@@ -481,8 +502,11 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
             fresh = [(x, g) for x in op.inputs if req[x]]
         else:
             fresh = [(x, new_grad(t[x].bytes)) for x in op.inputs if req[x]]
+        # Autocast: the weight gradient comes in low precision, then is cast to fp32 once the op
+        # has released what it kept (its low-precision weights, the same size): the fp32
+        # gradient takes the place of the weights' copy.
         new_param_grad = rule.param_grad
-        cast_grad = cast_of.get(i, 0)  # autocast: the weight gradient in low precision first
+        cast_grad = 0
         act = live.total + sum(gbytes.values())
         backward[i] = act + rule.backward_temp + cached
         now = base + param_grads + act + rule.backward_temp + new_param_grad + cast_grad + cached
@@ -565,13 +589,14 @@ def memory(analysis: Analysis, optimizer: str = "sgd", param_dtype: str | None =
     optimizer_bytes = OPTIMIZER_STATES[optimizer] * gradient_bytes
     persistent = param_bytes + buffer_bytes
 
-    infer = _walk(analysis, False, size)
+    input_size = param_size if autocast else size
+    infer = _walk(analysis, False, size, input_size)
     infer_rules = [_rule(op, infer, False, size, param_size, autocast) for op in infer.ops]
     live, why, cached = _inference(infer, infer_rules, param_size, autocast)
     peak_index = max(range(len(live)), key=lambda i: live[i]) if live else -1
     peak = live[peak_index] if live else infer.tensors[infer.input].bytes
 
-    train = _walk(analysis, True, size)
+    train = _walk(analysis, True, size, input_size)
     # an op on tensors that need no gradient, with no weights of its own, records no autograd
     # node: it keeps nothing (a max pool straight on the input batch drops its indices)
     req = _requires_grad(train)
