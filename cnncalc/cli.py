@@ -538,6 +538,12 @@ def memory(
         Optimizer.sgd, "--optimizer",
         help="Optimizer state per trainable parameter: sgd 0, momentum 1, adam 2 copies."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table."),
+    keep_grads: bool = typer.Option(
+        False, "--keep-grads",
+        help="Gradients kept between steps (zero_grad(set_to_none=False)); default: freed, "
+             "torch's default."),
+    mixed: bool = typer.Option(
+        False, "--mixed", help="Parameters, gradients and state in fp32 (autocast to --dtype)."),
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
 ) -> None:
@@ -549,7 +555,8 @@ def memory(
     from . import render
     from .memory import memory as memory_model
 
-    report = memory_model(_analyse(spec, input, batch, dtype), optimizer.value)
+    report = memory_model(_analyse(spec, input, batch, dtype), optimizer.value,
+                          param_dtype="fp32" if mixed else None, set_to_none=not keep_grads)
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.memory_dict(report, layers),

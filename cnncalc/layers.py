@@ -811,7 +811,9 @@ def _pointwise(kind: str, summary: str, fields: dict[str, Field] | None = None,
 
 
 # relu, tanh, sigmoid and the softmaxes compute their gradient from their output
-_pointwise("relu", "rectified linear unit", saves=_saves_output)
+_pointwise("relu", "rectified linear unit",
+           {"inplace": Field(boolean, False, "overwrite its input (torch's inplace=True)")},
+           saves=_saves_output)
 _pointwise("relu6", "ReLU clipped at 6")
 _pointwise("leaky_relu", "leaky ReLU", {"slope": Field(number, 0.01, "negative slope")})
 _pointwise("elu", "exponential linear unit")

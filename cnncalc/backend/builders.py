@@ -249,13 +249,18 @@ def _dropout(cfg: Config, x: Shape) -> nn.Module:
     return nn.Dropout(cfg["p"])
 
 
+@builds("relu")
+def _relu(cfg: Config, x: Shape) -> nn.Module:
+    return nn.ReLU(inplace=cfg.get("inplace", False))
+
+
 @builds("leaky_relu")
 def _leaky_relu(cfg: Config, x: Shape) -> nn.Module:
     return nn.LeakyReLU(cfg["slope"])
 
 
 _ELEMENTWISE: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
+    "relu6": nn.ReLU6, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
     "hardswish": nn.Hardswish, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
     "softmax": lambda: nn.Softmax(dim=1), "log_softmax": lambda: nn.LogSoftmax(dim=1),
     "identity": nn.Identity,
