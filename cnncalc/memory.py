@@ -188,7 +188,11 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
     x = op.inputs[0]
     out = t[op.output]
     if op.kind in ("add", "concat"):  # AddBackward / CatBackward pass (views of) the gradient
-        return Rule(grad_inputs="view")
+        rule = Rule(grad_inputs="view")
+        if op.kind == "concat" and autocast:  # autocast's cat first widens narrower inputs
+            rule.temp = sum(t[i].elements * out.bytes_each for i in op.inputs
+                            if t[i].bytes_each < out.bytes_each)
+        return rule
     row = op.row
     assert row is not None
     rule = REGISTRY[op.kind]
@@ -459,18 +463,25 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
     next_g = 0
 
     def give(tid: int, g: int) -> None:
-        nonlocal next_g
-        if tid in grad_of:  # accumulate: one of the two storages remains
-            old = grad_of[tid]
-            grefs[old] -= 1
-            if not grefs[old]:
-                gbytes.pop(old)
-            elif grefs[g] > 1:  # both shared: a fresh sum
-                grefs[g] -= 1
-                g, next_g = next_g, next_g + 1
-                gbytes[g], grefs[g] = t[tid].bytes, 0
-        grad_of[tid] = g
+        """Deliver gradient storage ``g`` for tensor ``tid``. A second gradient for the same
+        tensor is summed out of place (as the meter sees autograd do): the sum is live with
+        both addends, then they go."""
+        nonlocal next_g, peak, peak_at
         grefs[g] += 1
+        if tid in grad_of:
+            old = grad_of[tid]
+            now = (base + param_grads + live.total + sum(gbytes.values()) + t[tid].bytes
+                   + cached)
+            if now > peak:
+                peak, peak_at = now, f"backward: gradient sum for {t[tid].what}"
+            s, next_g = next_g, next_g + 1
+            gbytes[s], grefs[s] = t[tid].bytes, 1
+            for addend in (old, g):
+                grefs[addend] -= 1
+                if not grefs[addend]:
+                    gbytes.pop(addend, None)
+            g = s
+        grad_of[tid] = g
 
     def new_grad(nbytes: int) -> int:
         nonlocal next_g
@@ -526,6 +537,8 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
         cached -= cast_of.get(i, 0)
         grefs[g] -= 1
         del grad_of[op.output]
+        if not grefs[g] and all(gx != g for _, gx in fresh):
+            gbytes.pop(g, None)  # the incoming gradient is released before the outputs go on
         for x, gx in fresh:
             give(x, gx)
         if not grefs[g]:

@@ -14,9 +14,10 @@ How a measurement is taken, on both devices (the CUDA-only parts are marked):
   median, p10, p90 and IQR come from them. With ``--iters N`` each of N samples is one step,
   timed between two synchronisations;
 * peak memory: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (CUDA: reset
-  after the warm-up, so autotuning's workspaces are not counted); on the CPU, how far the
-  process's resident memory rose above where it stood before the model was built (Linux: the
-  high-water mark is reset per batch size; coarse: malloc's caching and fragmentation count).
+  after the warm-up, so autotuning's workspaces are not counted); on the CPU, the peak of live
+  tensor bytes over one more step run under the live-tensor meter (cnncalc.backend.meter: every
+  storage torch allocates and frees, parameters, gradients and the input included), the figure
+  ``cnncalc memory`` predicts; resident-memory growth, which counts malloc's caches, is not used.
 """
 
 from __future__ import annotations
@@ -215,10 +216,20 @@ def _work(analysis: Analysis, mode: str) -> tuple[int, int]:
     forward + backward MACs, side heads included; parameters, buffers, gradients (SGD without
     momentum keeps no state) + the larger of the forward and backward activation peaks. Under
     autocast the parameters, buffers and gradients stay fp32; activations are in the dtype."""
-    report = memory(analysis, param_dtype="fp32")
+    report = memory(analysis, param_dtype="fp32", set_to_none=True)
     if mode == "inference":
         return 2 * analysis.totals.macs, report.inference_bytes
     return 2 * (report.forward_macs + report.backward_macs), report.training_bytes
+
+
+def _metered_bytes(model: torch.nn.Module, x: torch.Tensor, dtype: str, mode: str) -> int:
+    """The peak of live tensor bytes over one step under the meter (the model's own step:
+    inference under no_grad, or a steady-state SGD step with zero_grad(set_to_none=True))."""
+    from .meter import measure_inference, measure_training
+
+    if mode == "inference":
+        return measure_inference(model, x, dtype).peak_bytes
+    return measure_training(model, x, "sgd", True, dtype).peak_bytes
 
 
 def _peak_rss_bytes() -> int:
@@ -295,7 +306,6 @@ def _quantile(samples: list[float], q: float) -> float:
 
 def _run_batch(spec: Spec, batch: int, device: torch.device, options: dict[str, Any],
                peak: float | None) -> BatchResult:
-    cpu_memory = _cpu_memory_start() if device.type == "cpu" else (0, False)
     analysis, model, x = _prepare(spec, batch, device, options)
     runnable = torch.compile(model) if options["compile"] else model
     step = _step(runnable, x, device, options["dtype"], options["mode"])
@@ -310,7 +320,7 @@ def _run_batch(spec: Spec, batch: int, device: torch.device, options: dict[str, 
     if device.type == "cuda":
         measured = torch.cuda.max_memory_allocated(device)
     else:
-        measured = _cpu_memory_growth(cpu_memory)
+        measured = _metered_bytes(model, x, options["dtype"], options["mode"])
 
     flops, predicted = _work(analysis, options["mode"])
     median = statistics.median(samples)
@@ -451,7 +461,7 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
     finally:
         torch.backends.cudnn.benchmark = benchmark
     measure = ("torch.cuda.max_memory_allocated" if target.type == "cuda"
-               else "peak growth of the process's resident memory")
+               else "peak of live tensors (cnncalc's meter)")
     return Profile(spec.name, tuple(verification.analysis.input), info, dtype, mode,
                    channels_last, compile, measure, peak, verification, tuple(results),
                    tuple(layers), layer_batch)
