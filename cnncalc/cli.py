@@ -231,6 +231,11 @@ def table(
         False, "--explain", "-x",
         help="Show each layer's formulas with the numbers substituted (always in the JSON)."),
     convention: ConventionName = ConventionOpt,
+    roofline: Optional[str] = typer.Option(
+        None, "--roofline", metavar="DEVICE",
+        help="Per-layer roofline instead: FLOPs, bytes moved, bound and predicted time on DEVICE "
+             "(a GPU such as H100 or A100, cpu after `profile --calibrate`, or "
+             "custom:TFLOPS:GBps)."),
 ) -> None:
     """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory.
 
@@ -252,6 +257,13 @@ def table(
               csv=lambda: symbolic.result_csv(result, depth),
               markdown=lambda: symbolic.result_markdown(result, depth),
               table=lambda: symbolic.result_rich(result, depth))
+        return
+    if roofline is not None:
+        from . import roofline as rl
+
+        result = rl.roofline(_analyse(spec, input, batch, dtype), rl.resolve(roofline))
+        _emit(format, json=lambda: rl.roofline_dict(result), csv=lambda: rl.roofline_csv(result),
+              markdown=lambda: rl.roofline_markdown(result), table=lambda: rl.roofline_rich(result))
         return
     analysis = _analyse(spec, input, batch, dtype, explain=explain or format is Format.json,
                         convention=convention)
@@ -462,6 +474,7 @@ def profile(
     iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Time exactly this many single steps (instead of --min-time)."),
     min_time: float = typer.Option(1.0, "--min-time", min=0.01, help="Seconds of timed steps per batch size."),
     per_layer: bool = typer.Option(False, "--per-layer", help="torch.profiler time per layer beside its share of MACs."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Measure matmul FLOP/s, copy bandwidth and per-op cost on the device (saved for `table --roofline cpu`); the roofline for --per-layer."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s for the fraction of peak (default: the datasheet's, on known GPUs)."),
     format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the JSON results to this file (never overwrites)."),
@@ -485,7 +498,7 @@ def profile(
     result = backend.profile(loaded, device=device.value, batches=sizes, dtype=dtype.value,
                              channels_last=channels_last, compile=compile, mode=mode.value,
                              warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
-                             peak_tflops=peak_tflops, input=input)
+                             peak_tflops=peak_tflops, input=input, calibrate_device=calibrate)
     if save is not None:
         try:  # "x": never overwrite, even a file that appeared while the profile ran
             with save.open("x", encoding="utf-8") as out:
