@@ -256,3 +256,14 @@ def test_cuda_profile_measures_device_memory_and_kernel_time():
     training = profile(loaded, device="cuda", batches=(4,), mode="training", dtype="bf16",
                        channels_last=True, warmup=2, iters=5)
     assert training.results[0].error is None and training.results[0].memory_measured_bytes > 0
+
+
+def test_calibrate_measures_the_cpu_and_per_layer_shows_the_roofline(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNCALC_CALIBRATION", str(tmp_path / "cal.json"))
+    device = timing.calibrate("cpu", min_time=0.01)
+    assert device.peak("fp32") > 1e8 and device.bandwidth > 1e8 and 0 < device.overhead_s < 1e-3
+    p = profile(load_spec("lenet5"), batches=(2,), per_layer=True, calibrate_device=True, **FAST)
+    assert (tmp_path / "cal.json").exists()  # saved for `cnncalc table --roofline cpu`
+    convs = [t for t in p.per_layer if t.kind == "conv"]
+    assert convs and all(t.predicted_ms > 0 and t.bound for t in convs)
+    assert p.predicted_latency_ms > 0 and p.measured_latency_ms == p.results[0].median_ms
