@@ -3,6 +3,7 @@
     python benchmarks/memory_error.py                       # every zoo spec, batch 1 and 8
     python benchmarks/memory_error.py --batch 32 resnet50   # a batch size, some specs
     python benchmarks/memory_error.py --markdown            # the table in docs/memory.md
+    python benchmarks/memory_error.py --batch 32 --meta-inference --markdown
 
 fp32 training runs on torch's ``meta`` device: the same ATen ops, autograd formulas and tensor sizes as
 the CPU, without the arithmetic (tests/test_memory_meter.py checks that both meter the same).
@@ -33,8 +34,12 @@ def predicted(spec, batch, dtype, mode, optimizer="sgd", set_to_none=True):
     return report.inference_bytes if mode == "inference" else report.training_bytes
 
 
+META_INFERENCE = False
+
+
 def measured(spec, batch, dtype, mode, optimizer="sgd", set_to_none=True):
-    device = "meta" if dtype == "fp32" and mode == "training" else "cpu"
+    meta = dtype == "fp32" and (mode == "training" or META_INFERENCE)
+    device = "meta" if meta else "cpu"
     analysis = analyze(spec, batch=1)
     torch.manual_seed(0)
     model = build(spec).to(device)
@@ -59,7 +64,11 @@ def main(argv=None) -> int:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU, not fp32")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--quick", action="store_true", help="training: sgd only")
+    parser.add_argument("--meta-inference", action="store_true",
+                        help="fp32 inference on the meta device too (batch 32 of the whole zoo)")
     args = parser.parse_args(argv)
+    global META_INFERENCE
+    META_INFERENCE = args.meta_inference
     dtype = "bf16" if args.bf16 else "fp32"
     batches = [int(b) for b in args.batch.split(",")]
     subset = [("sgd", True), ("sgd", False)] if args.quick else None

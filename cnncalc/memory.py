@@ -84,6 +84,7 @@ class Op:
     row: Row | None  # the layer's row (None for add / concat)
     config: dict[str, Any] = field(default_factory=dict)
     head: bool = False
+    keeps: list[int] = field(default_factory=list)  # alive while it runs, not read (see _walk)
 
 
 @dataclass
@@ -115,7 +116,8 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
         return len(tensors) - 1
 
     def op(path: str, kind: str, inputs: list[int], elements: int, row: Row | None,
-           config: dict[str, Any] | None = None, head: bool = False) -> int:
+           config: dict[str, Any] | None = None, head: bool = False,
+           keeps: list[int] | None = None) -> int:
         rule = REGISTRY.get(kind)
         shares = rule is not None and (rule.view_in_training if training
                                        else rule.view_at_inference)
@@ -123,7 +125,7 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
         each = size if kind in AUTOCAST_KINDS else max(tensors[i].bytes_each for i in inputs)
         y = new(elements, f"{path} output" if row else f"{path} {kind}",
                 like=inputs[0] if shares else None, each=each)
-        ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head))
+        ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head, keeps or []))
         return y
 
     def sequence(items: list[Node], x: int, head: bool) -> int:
@@ -142,13 +144,16 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
                 return x
             return sequence(n.items, x, head)
         if isinstance(n, Concat):
+            # the block's forward holds its input x until it returns: x lives to the concat
             outs = [node(branch, x, head) for branch in n.branches]
-            return op(n.path, "concat", outs, prod(rows[n.path].output), None, head=head)
+            return op(n.path, "concat", outs, prod(rows[n.path].output), None, head=head,
+                      keeps=[x])
         if isinstance(n, Residual):
             y = sequence(n.body, x, head)
             s = node(n.shortcut, x, head) if n.shortcut is not None else x
             body_out = rows[n.body[-1].path].output if n.body else rows[n.path].input
-            out = op(n.path, "add", [y, s], prod(body_out), None, head=head)
+            # x is the block's forward argument: alive to the add even with a projection
+            out = op(n.path, "add", [y, s], prod(body_out), None, head=head, keeps=[x])
             return sequence(n.post, out, head)
         raise TypeError(n)  # pragma: no cover
 
@@ -342,7 +347,7 @@ def _uses(graph: _Graph) -> dict[int, int]:
     """The last op that reads each storage in the forward pass."""
     last: dict[int, int] = {}
     for op in graph.ops:
-        for i in op.inputs:
+        for i in [*op.inputs, *op.keeps]:
             last[graph.tensors[i].storage] = op.index
         s = graph.tensors[op.output].storage
         last[s] = max(last.get(s, op.index), op.index)
