@@ -96,6 +96,7 @@ class _Graph:
 
 
 AUTOCAST_KINDS = ("conv", "linear")  # autocast runs these in low precision, casting inputs
+AUTOCAST_FP32_KINDS = ("lrn",)  # CPU autocast runs its avg_pool3d in fp32: the rest follows
 
 
 def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None = None) -> _Graph:
@@ -123,6 +124,8 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
                                        else rule.view_at_inference)
         shares = shares or bool((config or {}).get("inplace"))
         each = size if kind in AUTOCAST_KINDS else max(tensors[i].bytes_each for i in inputs)
+        if input_size and input_size > size and kind in AUTOCAST_FP32_KINDS:
+            each = input_size
         y = new(elements, f"{path} output" if row else f"{path} {kind}",
                 like=inputs[0] if shares else None, each=each)
         ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head, keeps or []))
@@ -213,7 +216,7 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
         # A while S and k + S are live: three input-sized temporaries before the output, two
         # beyond input + output. In training the padded squares, k + S and its power are kept
         # for backward and nothing else is live at the peak.
-        r.temp = 0 if training else 2 * elements_in * size
+        r.temp = 0 if training else 2 * out.bytes  # (fp32 under CPU autocast, like its output)
         r.backward_temp = 3 * elements_in * size
     elif op.kind in ("maxpool", "adaptive_maxpool") and not training:
         r.temp = out.elements * 8  # max_pool2d_with_indices: int64 indices, dropped at once
@@ -260,6 +263,8 @@ def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
             each = item.bytes_each if item.bytes_each is not None else size
             if op.kind == "batchnorm":
                 each = 4  # batch mean and inverse std: fp32 whatever the input
+            elif op.kind == "lrn":
+                each = out.bytes_each  # its intermediates are in its output's type
             r.extra_saved.append((item.what, item.elements * batch * each))
     r.saved_what = " + ".join(item.what for item in items)
     return r
