@@ -44,7 +44,7 @@ ASSUMPTIONS = (
     "training step (steady state): zero_grad, forward, backward of the loss, optimizer step; "
     "set_to_none (torch's default) frees the gradients between steps, --keep-grads keeps them",
     "what autograd keeps and what each backward allocates follow torch's CPU kernels: max "
-    "pooling keeps int64 indices, dropout a mask in the dtype; gradients of a concat and of a "
+    "pooling keeps int64 indices, dropout its noise in the dtype; gradients of a concat and of a "
     "residual add are views of the incoming gradient",
     "parameters, buffers, gradients and optimizer state in the parameter dtype; under autocast "
     "the low-precision copies of weights are cached for the forward pass",
