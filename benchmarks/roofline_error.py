@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         def spread(values):
             if len(values) < 2:
                 return f"{values[0]:.2f}" if values else "—"
-            q = statistics.quantiles(values, n=10)
+            q = statistics.quantiles(values, n=10, method="inclusive")
             return f"{statistics.median(values):.2f} ({q[0]:.2f}–{q[-1]:.2f})"
 
         print(f"| {name} | {args.batch} | {p.predicted_latency_ms:.3g} | "
