@@ -428,7 +428,6 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
     base = persistent + state + (0 if set_to_none else grads)
     savers: dict[int, list[int]] = {}  # storage -> ops keeping it
     newly = [0] * n
-    extra_ids: list[list[int]] = [[] for _ in range(n)]
     live = _Live()
     live.add(t[graph.input].storage, t[graph.input].bytes)
     cached = 0
@@ -439,10 +438,9 @@ def _training(graph: _Graph, rules: list[Rule], *, persistent: int, grads: int, 
         cast = _autocast_weights(op, param_size, autocast)
         cast_of[op.index] = cast
         cached += cast
-        for what, nbytes in rule.extra_saved:
+        for _what, nbytes in rule.extra_saved:
             live.add(next_extra, nbytes)
             savers[next_extra] = [op.index]
-            extra_ids[op.index].append(next_extra)
             newly[op.index] += nbytes
             next_extra -= 1
         out = t[op.output]
