@@ -139,7 +139,8 @@ def profile_rich(p: Profile) -> Report:
             fraction = t.roofline_fraction
             layers.add_row([t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
                             f"{100 * t.mac_share:.1f}%",
-                            "—" if t.predicted_ms is None else f"{t.predicted_ms:.3g}",
+                            "—" if t.predicted_ms is None or not t.bound
+                            else f"{t.predicted_ms:.3g}",
                             t.bound or "—", "—" if fraction is None else f"{100 * fraction:.0f}%"])
         report.line()
     if p.roofline_device is not None:
