@@ -743,12 +743,17 @@ def memory_dict(report: Any, layers: bool = True) -> dict[str, Any]:
             "total_bytes": report.training_bytes,
             "forward_macs": report.forward_macs, "backward_macs": report.backward_macs,
             "macs": report.training_macs,
+            "set_to_none": report.set_to_none, "peak_at": report.training_peak_at,
+            "optimizer_step_bytes": report.optimizer_step_bytes,
+            "autocast_weight_bytes": report.autocast_weight_bytes,
         },
         "assumptions": list(report.assumptions),
         "layers": [{
             "path": m.path, "kind": m.kind, "output_bytes": m.output_bytes,
             "live_bytes": m.live_bytes, "saved": m.saved, "saved_bytes": m.saved_bytes,
             "forward_macs": m.forward_macs, "backward_macs": m.backward_macs,
+            "live": m.why, "training_live_bytes": m.training_live_bytes,
+            "backward_live_bytes": m.backward_live_bytes,
         } for m in report.layers] if layers else [],
     }
 
