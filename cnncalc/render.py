@@ -780,7 +780,9 @@ def memory_summary_lines(report: Any, numbers: Numbers) -> list[str]:
         f"{b(report.buffer_bytes)} + activation peak {b(report.activation_peak_bytes)} (while "
         f"{report.activation_peak_at} runs; the sum of all outputs would be "
         f"{b(report.activation_sum_bytes)})",
-        f"Training ({report.optimizer}): {b(report.training_bytes)} = parameters "
+        f"Training ({report.optimizer}, gradients "
+        f"{'freed' if report.set_to_none else 'kept'} between steps): "
+        f"{b(report.training_bytes)} at its peak ({report.training_peak_at}) = parameters "
         f"{b(report.param_bytes)} + buffers {b(report.buffer_bytes)} + gradients "
         f"{b(report.gradient_bytes)} + optimizer state {b(report.optimizer_bytes)} + activation "
         f"peak {b(report.training_activation_peak_bytes)} (saved for backward "

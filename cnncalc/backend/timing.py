@@ -479,7 +479,10 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
     Achieved TFLOP/s count 2 FLOPs per MAC: the main path's MACs for inference, forward +
     backward MACs (side heads included) for training. ``peak_tflops`` overrides the datasheet
     peak used for the fraction of peak. A batch size that runs out of memory is reported as such
-    and the sweep goes on; ``per_layer`` profiles the first batch size that ran.
+    and the sweep goes on; ``per_layer`` profiles the first batch size that ran, beside the
+    roofline's time per layer (cnncalc.roofline: the GPU's datasheet entry, or the CPU's saved
+    calibration). ``calibrate_device`` first measures the device's matmul FLOP/s, copy
+    bandwidth and per-op cost (:func:`calibrate`) and saves them for ``table --roofline cpu``.
     """
     if dtype not in DTYPES:
         raise OptionError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
