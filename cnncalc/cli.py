@@ -251,6 +251,8 @@ def table(
         if explain:
             raise OptionError("--explain needs a numeric --input (no symbols); with symbols the "
                               "table's 'where' lines give each size's formula")
+        if roofline is not None:
+            raise OptionError("--roofline needs a numeric --input (no symbols)")
         result = symbolic.analyze_symbolic(load_spec(spec), input, batch=batch, dtype=dtype.value)
         _emit(format,
               json=lambda: symbolic.result_dict(result, depth),

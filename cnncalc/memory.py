@@ -192,6 +192,10 @@ class Rule:
 
 def _rule(op: Op, graph: _Graph, training: bool, size: int, param_size: int,
           autocast: bool) -> Rule:
+    """The memory rule of one op. ``training``: the op records an autograd node (training mode
+    and some input or weight needs a gradient); ``size``/``param_size``: bytes per element of
+    activations and of parameters; ``autocast``: low-precision activations, fp32 parameters.
+    Reads only the op, its tensors' sizes and dtypes (``graph.tensors``) and its layer's row."""
     t = graph.tensors
     x = op.inputs[0]
     out = t[op.output]

@@ -92,3 +92,8 @@ def test_table_roofline_imports_no_torch():
             "assert r.exit_code == 0, r.output; assert 'torch' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_roofline_needs_numbers():
+    result = runner.invoke(app, ["table", "resnet18", "--input", "3xHxH", "--roofline", "H100"])
+    assert result.exit_code == 2 and "numeric --input" in result.output
