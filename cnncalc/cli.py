@@ -323,6 +323,11 @@ def table(
     columns: Optional[str] = ColumnsOpt,
     wide: bool = WideOpt,
     quiet: bool = QuietOpt,
+    roofline: Optional[str] = typer.Option(
+        None, "--roofline", metavar="DEVICE",
+        help="Per-layer roofline instead: FLOPs, bytes moved, bound and predicted time on DEVICE "
+             "(a GPU such as H100 or A100, cpu after `profile --calibrate`, or "
+             "custom:TFLOPS:GBps)."),
 ) -> None:
     """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory.
 
@@ -338,6 +343,8 @@ def table(
         if explain:
             raise OptionError("--explain needs a numeric --input (no symbols); with symbols the "
                               "table's 'where' lines give each size's formula")
+        if roofline is not None:
+            raise OptionError("--roofline needs a numeric --input (no symbols)")
         result = symbolic.analyze_symbolic(load_spec(spec), input, batch=batch, dtype=dtype.value)
         _emit(format,
               json=lambda: symbolic.result_dict(result, depth),
@@ -347,6 +354,13 @@ def table(
         return
     if columns is not None:
         render.table_column_keys(columns)  # an unknown column is an error before any work
+    if roofline is not None:
+        from . import roofline as rl
+
+        result = rl.roofline(_analyse(spec, input, batch, dtype), rl.resolve(roofline))
+        _emit(format, json=lambda: rl.roofline_dict(result), csv=lambda: rl.roofline_csv(result),
+              markdown=lambda: rl.roofline_markdown(result), table=lambda: rl.roofline_rich(result))
+        return
     analysis = _analyse(spec, input, batch, dtype, explain=explain or format is Format.json,
                         convention=convention)
     numbers = render.Numbers(exact)
@@ -605,6 +619,7 @@ def profile(
     iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Time exactly this many single steps (instead of --min-time)."),
     min_time: float = typer.Option(1.0, "--min-time", min=0.01, help="Seconds of timed steps per batch size."),
     per_layer: bool = typer.Option(False, "--per-layer", help="torch.profiler time per layer beside its share of MACs."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Measure matmul FLOP/s, copy bandwidth and per-op cost on the device (saved for `table --roofline cpu`); the roofline for --per-layer."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s for the fraction of peak (default: the datasheet's, on known GPUs)."),
     format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the JSON results to this file (never overwrites)."),
@@ -628,7 +643,7 @@ def profile(
     result = backend.profile(loaded, device=device.value, batches=sizes, dtype=dtype.value,
                              channels_last=channels_last, compile=compile, mode=mode.value,
                              warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
-                             peak_tflops=peak_tflops, input=input)
+                             peak_tflops=peak_tflops, input=input, calibrate_device=calibrate)
     if save is not None:
         try:  # "x": never overwrite, even a file that appeared while the profile ran
             with save.open("x", encoding="utf-8") as out:
@@ -683,6 +698,12 @@ def memory(
         Optimizer.sgd, "--optimizer",
         help="Optimizer state per trainable parameter: sgd 0, momentum 1, adam 2 copies."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table."),
+    keep_grads: bool = typer.Option(
+        False, "--keep-grads",
+        help="Gradients kept between steps (zero_grad(set_to_none=False)); default: freed, "
+             "torch's default."),
+    mixed: bool = typer.Option(
+        False, "--mixed", help="Parameters, gradients and state in fp32 (autocast to --dtype)."),
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
     quiet: bool = QuietOpt,
@@ -695,7 +716,8 @@ def memory(
     from . import render
     from .memory import memory as memory_model
 
-    report = memory_model(_analyse(spec, input, batch, dtype), optimizer.value)
+    report = memory_model(_analyse(spec, input, batch, dtype), optimizer.value,
+                          param_dtype="fp32" if mixed else None, set_to_none=not keep_grads)
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.memory_dict(report, layers),

@@ -1726,7 +1726,9 @@ class ConcatMerge(_Merge):
 # relu, tanh, sigmoid and the softmaxes compute their gradient from their output; the others
 # (hardtanh for relu6, leaky_relu, elu, gelu, silu, mish, hardswish, hardsigmoid) from their
 # input, as torch's derivatives.yaml says.
-_pointwise("relu", "rectified linear unit", saves=_saves_output)
+_pointwise("relu", "rectified linear unit",
+           {"inplace": Field(boolean, False, "overwrite its input (torch's inplace=True)")},
+           saves=_saves_output)
 _pointwise("relu6", "ReLU clipped at 6")
 _pointwise("leaky_relu", "leaky ReLU", {"slope": Field(number, 0.01, "negative slope")})
 _pointwise("elu", "exponential linear unit")

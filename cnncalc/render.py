@@ -1112,12 +1112,17 @@ def memory_dict(report: Any, layers: bool = True) -> dict[str, Any]:
             "total_bytes": report.training_bytes,
             "forward_macs": report.forward_macs, "backward_macs": report.backward_macs,
             "macs": report.training_macs,
+            "set_to_none": report.set_to_none, "peak_at": report.training_peak_at,
+            "optimizer_step_bytes": report.optimizer_step_bytes,
+            "autocast_weight_bytes": report.autocast_weight_bytes,
         },
         "assumptions": list(report.assumptions),
         "layers": [{
             "path": m.path, "kind": m.kind, "output_bytes": m.output_bytes,
             "live_bytes": m.live_bytes, "saved": m.saved, "saved_bytes": m.saved_bytes,
             "forward_macs": m.forward_macs, "backward_macs": m.backward_macs,
+            "live": m.why, "training_live_bytes": m.training_live_bytes,
+            "backward_live_bytes": m.backward_live_bytes,
         } for m in report.layers] if layers else [],
     }
 
@@ -1152,7 +1157,9 @@ def memory_summary_lines(report: Any, numbers: Numbers) -> list[str]:
         f"{b(report.buffer_bytes)} + activation peak {b(report.activation_peak_bytes)} (while "
         f"{report.activation_peak_at} runs; the sum of all outputs would be "
         f"{b(report.activation_sum_bytes)})",
-        f"Training ({report.optimizer}): {b(report.training_bytes)} = parameters "
+        f"Training ({report.optimizer}, gradients "
+        f"{'freed' if report.set_to_none else 'kept'} between steps): "
+        f"{b(report.training_bytes)} at its peak ({report.training_peak_at}) = parameters "
         f"{b(report.param_bytes)} + buffers {b(report.buffer_bytes)} + gradients "
         f"{b(report.gradient_bytes)} + optimizer state {b(report.optimizer_bytes)} + activation "
         f"peak {b(report.training_activation_peak_bytes)} (saved for backward "

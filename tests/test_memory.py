@@ -37,29 +37,29 @@ layers:
 
 
 def test_two_branch_peak_is_set_by_liveness():
-    """Hand-computed, fp32, batch 1 (x = input 256 B, a = branch a's output 256 B, w = wide conv
-    output 1024 B, r = ReLU output 1024 B, n = narrow output 256 B, cat = 512 B):
+    """Hand-computed, fp32, batch 1 (x = input 256 B, held by the caller throughout; a = branch
+    a's output 256 B, w = wide conv output 1024 B, r = ReLU output 1024 B, n = narrow output
+    256 B, cat = 512 B):
 
     block.a.conv     x + a             = 512
-    block.b.wide     x + a + w         = 1536   (x's last use)
-    block.b.relu     a + w + r         = 2304   ← the peak: a is kept alive for the concat
-    block.b.narrow   a + r + n         = 1536
-    block (concat)   a + n + cat       = 1024
+    block.b.wide     x + a + w         = 1536
+    block.b.relu     x + a + w + r     = 2560   ← the peak: a is kept alive for the concat
+    block.b.narrow   x + a + r + n     = 1792
+    block (concat)   x + a + n + cat   = 1280
 
-    The sum of the layers' outputs is 2560 B; the largest input + output of any one layer is
-    2048 B (the ReLU): neither is the peak."""
+    The largest input + output of any one layer is 2048 B (the ReLU): not the peak."""
     report = memory(analyze(_spec(TWO_BRANCH)))
     live = [(m.path, m.kind, m.live_bytes) for m in report.layers]
     assert live == [("block.a.conv", "conv", 512), ("block.b.wide", "conv", 1536),
-                    ("block.b.relu", "relu", 2304), ("block.b.narrow", "conv", 1536),
-                    ("block", "concat", 1024)]
-    assert report.activation_peak_bytes == 2304
+                    ("block.b.relu", "relu", 2560), ("block.b.narrow", "conv", 1792),
+                    ("block", "concat", 1280)]
+    assert report.activation_peak_bytes == 2560
     assert report.activation_peak_at == "block.b.relu"
     assert report.activation_sum_bytes == 2560
     assert report.input_bytes == 256
     params = (1 + 1) + (4 + 4) + (4 + 1)  # weights + biases of the three 1×1 convs
     assert report.param_bytes == 4 * params
-    assert report.inference_bytes == 4 * params + 2304
+    assert report.inference_bytes == 4 * params + 2560
 
 
 def test_two_branch_scales_with_batch_and_dtype():
@@ -71,8 +71,8 @@ def test_two_branch_scales_with_batch_and_dtype():
 
 def test_residual_shortcut_keeps_its_input_alive():
     """1×4×4 input (64 B): body conv (64 B) and ReLU (64 B), identity shortcut, add (64 B), post
-    ReLU (64 B). The input stays alive through the body for the add: conv x + c = 128, relu
-    x + c + r = 192, add x + r + sum = 192, post relu sum + out = 128."""
+    ReLU (64 B). The input stays alive (for the add, and the caller holds it): conv x + c = 128,
+    relu x + c + r = 192, add x + r + sum = 192, post relu x + sum + out = 192."""
     report = memory(analyze(_spec("""\
 input: 1x4x4
 layers:
@@ -83,7 +83,7 @@ layers:
 """)))
     assert [(m.path, m.kind, m.live_bytes) for m in report.layers] == [
         ("res.conv", "conv", 128), ("res.relu", "relu", 192), ("res", "add", 192),
-        ("res.out", "relu", 128)]
+        ("res.out", "relu", 192)]
     assert report.activation_peak_bytes == 192
 
 
@@ -108,7 +108,10 @@ def test_training_chain_by_hand():
     Backward peak: at the ReLU's backward, kept x + r = 192 plus the gradients of c and r
     (128 each) = 448.
     Parameters 20 + 27 = 47 (188 B); Adam: gradients 188, state 2 × 188 = 376.
-    Training = 188 + 188 + 376 + 448 = 1200 B.
+    Training, gradients kept (set_to_none=False) = 188 + 188 + 376 + 448 = 1200 B. With
+    set_to_none (the default) the step starts without gradients; at the ReLU's backward only fc's
+    (27 · 4 = 108 B) exist: 188 + 108 + 376 + 448 = 1120 B. The live-tensor meter measures both
+    plus 8 B (the scalar loss, not counted).
     MACs: forward conv 16·2·9 = 288 + fc 24 = 312; backward: conv reads the input batch, so only
     its weight gradient (288), fc both (48): 336."""
     report = memory(analyze(_spec(CHAIN)), optimizer="adam")
@@ -119,18 +122,22 @@ def test_training_chain_by_hand():
     assert report.forward_peak_bytes == 320
     assert report.backward_peak_bytes == 448
     assert (report.param_bytes, report.gradient_bytes, report.optimizer_bytes) == (188, 188, 376)
-    assert report.training_bytes == 1200
+    assert report.training_bytes == 1120 and report.training_peak_at == "backward: relu"
+    assert memory(analyze(_spec(CHAIN)), "adam", set_to_none=False).training_bytes == 1200
     assert (report.forward_macs, report.backward_macs, report.training_macs) == (312, 336, 648)
-    # inference: the flatten is a view (no new tensor); peak at the ReLU: c + r = 256
-    assert report.activation_peak_bytes == 256
+    # inference: the flatten is a view (no new tensor); peak at the ReLU: x + c + r = 320 (the
+    # max pool's int64 indices, dropped at once under no_grad, make x + r + m + 64 = 288)
+    assert report.activation_peak_bytes == 320
     assert report.layers[3].output_bytes == 0
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZER_STATES))
 def test_optimizer_state_copies(optimizer):
-    report = memory(analyze(_spec(CHAIN)), optimizer=optimizer)
-    assert report.optimizer_bytes == {"sgd": 0, "momentum": 1, "adam": 2}[optimizer] * 188
-    assert report.training_bytes == 188 * 2 + report.optimizer_bytes + 448
+    kept = memory(analyze(_spec(CHAIN)), optimizer=optimizer, set_to_none=False)
+    assert kept.optimizer_bytes == {"sgd": 0, "momentum": 1, "adam": 2}[optimizer] * 188
+    assert kept.training_bytes == 188 * 2 + kept.optimizer_bytes + 448
+    freed = memory(analyze(_spec(CHAIN)), optimizer=optimizer)
+    assert freed.training_bytes == 188 + 108 + freed.optimizer_bytes + 448
 
 
 def test_unknown_optimizer():
@@ -138,13 +145,15 @@ def test_unknown_optimizer():
         memory(analyze(_spec(CHAIN)), optimizer="lamb")
 
 
-def test_dropout_is_free_at_inference_and_keeps_a_mask_in_training():
+def test_dropout_is_free_at_inference_and_keeps_its_noise_in_training():
     report = memory(analyze(_spec("input: 10\nlayers:\n  - linear: {name: fc, out: 100}\n"
                                   "  - dropout: {name: drop}\n  - linear: {name: out, out: 2}\n"),
                             batch=4))
     drop = next(m for m in report.layers if m.path == "drop")
     assert drop.output_bytes == 0  # inference: the dropout's output is its input
-    assert drop.saved == "mask" and drop.saved_bytes == 4 * 100 * 1  # bool mask for the batch
+    # torch's CPU dropout multiplies by a noise tensor in the dtype (CUDA's fused kernel keeps
+    # a bool mask), and the multiply keeps it
+    assert drop.saved == "noise" and drop.saved_bytes == 4 * 100 * 4
 
 
 def test_batchnorm_keeps_its_input_and_statistics():
@@ -182,10 +191,13 @@ def test_zoo_reports_are_consistent(name):
 
 def test_resnet50_peak_is_inside_the_first_projection_block():
     """Batch 32, fp32: while layer1.0's projection batch norm runs, the main path's bn3 output,
-    the projection conv's output and the batch norm's output are live: 3 × 256·56·56·32·4 B."""
+    the projection conv's output and the batch norm's output are live: 3 × 256·56·56·32·4 B,
+    the block's input (64·56·56·32·4 B: the block's forward holds its argument until it
+    returns) and the input batch the caller holds, 3·224·224·32·4 B."""
     report = memory(analyze(load_spec("resnet50"), batch=32))
     assert report.activation_peak_at == "layer1.0.downsample.1"
-    assert report.activation_peak_bytes == 3 * 256 * 56 * 56 * 32 * 4
+    assert report.activation_peak_bytes == (3 * 256 * 56 * 56 + 64 * 56 * 56
+                                            + 3 * 224 * 224) * 32 * 4
     assert report.backward_macs == 2 * report.forward_macs - 118_013_952 * 32  # conv1 input grad
 
 
@@ -242,5 +254,27 @@ def test_mixed_precision_keeps_parameters_gradients_and_state_in_fp32():
     assert mixed.param_bytes == 61_706 * 4 and plain.param_bytes == 61_706 * 2
     assert mixed.gradient_bytes == 61_706 * 4
     assert mixed.optimizer_bytes == 2 * 61_706 * 4  # Adam's two moments
-    assert mixed.activation_peak_bytes == plain.activation_peak_bytes  # activations stay bf16
-    assert mixed.training_bytes - plain.training_bytes == 4 * 61_706 * 2  # 4 copies, 2 more bytes
+    # autocast: the input batch stays fp32 (2 more bytes per element), c1 casts it to bf16 for
+    # itself, and the bf16 copies of the conv and linear weights are cached for the pass
+    weights = 2 * sum(r.params for r in analysis.rows if r.leaf and r.kind in ("conv", "linear"))
+    assert mixed.autocast_weight_bytes == weights and plain.autocast_weight_bytes == 0
+    assert mixed.input_bytes == 2 * plain.input_bytes
+
+
+def test_inplace_relu_allocates_nothing_at_inference():
+    """conv → relu (inplace) on 1×4×4, 2 maps: the ReLU overwrites the conv's output, so the
+    peak is x + c = 64 + 128 B; out of place it is x + c + r = 320 B."""
+    text = ("input: 1x4x4\nlayers:\n  - conv: {name: conv, out: 2, kernel: 3, padding: 1}\n"
+            "  - relu: {name: relu, inplace: %s}\n")
+    assert memory(analyze(_spec(text % "true"))).activation_peak_bytes == 192
+    assert memory(analyze(_spec(text % "false"))).activation_peak_bytes == 320
+
+
+def test_keep_grads_counts_every_gradient_from_the_start():
+    a = analyze(load_spec("vgg11"))
+    freed, kept = memory(a), memory(a, set_to_none=False)
+    assert freed.set_to_none and not kept.set_to_none
+    assert kept.training_bytes > freed.training_bytes
+    result = runner.invoke(app, ["memory", "vgg11", "--keep-grads", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["training"]["total_bytes"] == kept.training_bytes

@@ -40,7 +40,7 @@ def test_bare_kind_string():
     (leaf,) = spec.root.items
     assert isinstance(leaf, Leaf)
     assert leaf.kind == "relu"
-    assert leaf.config == {}
+    assert leaf.config == {"inplace": False}  # relu's one field, at its default
 
 
 def test_kind_with_null_fields():

@@ -54,6 +54,24 @@ class _Step:
     head: bool
 
 
+def _last_uses(graph: Graph, kept: set[int]) -> dict[int, tuple[int, ...]]:
+    """Per op, the tensors to drop once it has run: those it is the last to read. The add of a
+    residual and the concat of a concat construct also hold their block's input, as the block's
+    forward would (the memory model, cnncalc.memory, assumes the same); outputs are kept."""
+    last: dict[int, int] = {}
+    for op in graph.ops:
+        reads = list(op.inputs)
+        if op.implied is not None and op.group is not None:
+            reads.append(graph.groups[op.group].input)
+        for t in reads:
+            last[t] = op.index
+    frees: dict[int, list[int]] = {op.index: [] for op in graph.ops}
+    for tensor, at in last.items():
+        if tensor not in kept and tensor != GRAPH_INPUT:
+            frees[at].append(tensor)
+    return {k: tuple(v) for k, v in frees.items()}
+
+
 class Network(nn.Module):
     """The root: runs the graph's ops in order. Side heads run in training (or with
     ``heads_always``); with ``collect_heads`` it returns ``(outputs…, head outputs…)``, else the
@@ -80,6 +98,7 @@ class Network(nn.Module):
                        for op in graph.ops]
         self._outputs = graph.outputs
         self._head_outputs = tuple(g.output for g in graph.groups if g.side)
+        self._frees = _last_uses(graph, {*self._outputs, *self._head_outputs})
         self.tensors: dict[int, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -95,6 +114,9 @@ class Network(nn.Module):
                 values[step.tensor] = args[0] + args[1]
             else:
                 values[step.tensor] = step.module(*args)  # type: ignore[misc]
+            if not self.record:  # drop what no later step reads, as eager code would
+                for t in self._frees[step.tensor]:
+                    values.pop(t, None)
         self.tensors = values if self.record else {}
         outputs = tuple(values[t] for t in self._outputs)
         if self.collect_heads:
@@ -314,13 +336,18 @@ def _dropout(cfg: Config, x: Shape) -> nn.Module:
     return nn.Dropout(cfg["p"])
 
 
+@builds("relu")
+def _relu(cfg: Config, x: Shape) -> nn.Module:
+    return nn.ReLU(inplace=cfg.get("inplace", False))
+
+
 @builds("leaky_relu")
 def _leaky_relu(cfg: Config, x: Shape) -> nn.Module:
     return nn.LeakyReLU(cfg["slope"])
 
 
 _ELEMENTWISE: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "elu": nn.ELU, "silu": nn.SiLU,
+    "relu6": nn.ReLU6, "elu": nn.ELU, "silu": nn.SiLU,
     "hardswish": nn.Hardswish, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
     "softmax": lambda: nn.Softmax(dim=1), "log_softmax": lambda: nn.LogSoftmax(dim=1),
     "identity": nn.Identity,

@@ -90,7 +90,11 @@ def profile_dict(p: Profile) -> dict[str, Any]:
                      "failed": [r.path for r in v.failed_rows], "versions": v.versions},
         "results": [asdict(r) for r in p.results],
         "per_layer_batch": p.per_layer_batch,
-        "per_layer": [asdict(t) for t in p.per_layer],
+        "per_layer": [{**asdict(t), "roofline_fraction": t.roofline_fraction}
+                      for t in p.per_layer],
+        "roofline_device": None if p.roofline_device is None else asdict(p.roofline_device),
+        "predicted_latency_ms": p.predicted_latency_ms,
+        "measured_latency_ms": p.measured_latency_ms,
     }
 
 
@@ -128,12 +132,26 @@ def profile_rich(p: Profile) -> Report:
     if p.per_layer:
         scope = ", forward pass" if p.mode == "training" else ""
         report.line(f"per layer (batch {p.per_layer_batch}{scope}, torch.profiler)", "italic")
-        layers = report.table(TextTable(None, ("Layer", "Kind", "ms", "Time share", "MAC share"),
-                                        right=(2, 3, 4)))
+        layers = report.table(TextTable(
+            None, ("Layer", "Kind", "ms", "Time share", "MAC share", "Roofline ms", "Bound",
+                   "% of roofline"), right=(2, 3, 4, 5, 7)))
         for t in sorted(p.per_layer, key=lambda t: -t.ms):
+            fraction = t.roofline_fraction
             layers.add_row([t.path, t.kind, f"{t.ms:.3g}", f"{100 * t.time_share:.1f}%",
-                            f"{100 * t.mac_share:.1f}%"])
+                            f"{100 * t.mac_share:.1f}%",
+                            "—" if t.predicted_ms is None or not t.bound
+                            else f"{t.predicted_ms:.3g}",
+                            t.bound or "—", "—" if fraction is None else f"{100 * fraction:.0f}%"])
         report.line()
+    if p.roofline_device is not None:
+        d = p.roofline_device
+        report.line(f"Roofline: {d.name} ({d.source}): {d.peak(p.dtype) / 1e12:.3g} TFLOP/s "
+                    f"{p.dtype}, {d.bandwidth / 1e9:.3g} GB/s, {d.overhead_s * 1e6:.3g} µs per op",
+                    "dim")
+    if p.predicted_latency_ms is not None and p.measured_latency_ms is not None:
+        report.line(f"Latency at batch {p.per_layer_batch}: roofline {p.predicted_latency_ms:.3g} ms, "
+                    f"measured {p.measured_latency_ms:.3g} ms "
+                    f"({100 * p.predicted_latency_ms / p.measured_latency_ms:.0f}% of it)", "dim")
     report.line("TFLOP/s: 2 × " + ("(forward + backward MACs)" if p.mode == "training" else "MACs")
                 + " × batch / median time"
                 + (f"; peak {p.peak_tflops:g} TFLOP/s" if p.peak_tflops else ""), "dim")

@@ -14,9 +14,10 @@ How a measurement is taken, on both devices (the CUDA-only parts are marked):
   median, p10, p90 and IQR come from them. With ``--iters N`` each of N samples is one step,
   timed between two synchronisations;
 * peak memory: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (CUDA: reset
-  after the warm-up, so autotuning's workspaces are not counted); on the CPU, how far the
-  process's resident memory rose above where it stood before the model was built (Linux: the
-  high-water mark is reset per batch size; coarse: malloc's caching and fragmentation count).
+  after the warm-up, so autotuning's workspaces are not counted); on the CPU, the peak of live
+  tensor bytes over one more step run under the live-tensor meter (cnncalc.backend.meter: every
+  storage torch allocates and frees, parameters, gradients and the input included), the figure
+  ``cnncalc memory`` predicts; resident-memory growth, which counts malloc's caches, is not used.
 """
 
 from __future__ import annotations
@@ -41,22 +42,8 @@ from .checks import Verification, verify
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-# Dense (no sparsity) peak tensor throughput in TFLOP/s from the vendors' datasheets, per dtype.
-# fp32 uses the TF32 tensor-core figure where cuDNN's TF32 is allowed (torch's default for
-# convolutions); name matching is by substring of torch.cuda.get_device_name(), first match wins.
-PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
-    ("H200", {"fp32": 494.7, "fp16": 989.4, "bf16": 989.4}),
-    ("H100 PCIe", {"fp32": 378.0, "fp16": 756.0, "bf16": 756.0}),
-    ("H100", {"fp32": 494.7, "fp16": 989.4, "bf16": 989.4}),
-    ("A100", {"fp32": 156.0, "fp16": 312.0, "bf16": 312.0}),
-    ("L40S", {"fp32": 183.0, "fp16": 362.0, "bf16": 362.0}),
-    ("L40", {"fp32": 90.5, "fp16": 181.0, "bf16": 181.0}),
-    ("L4", {"fp32": 60.0, "fp16": 121.0, "bf16": 121.0}),
-    ("A10", {"fp32": 62.5, "fp16": 125.0, "bf16": 125.0}),
-    ("V100", {"fp32": 15.7, "fp16": 125.0}),
-    ("T4", {"fp32": 8.1, "fp16": 65.0}),
-    ("RTX 4090", {"fp32": 82.6, "fp16": 165.2, "bf16": 165.2}),
-)
+# The datasheet peaks live in the pure module cnncalc.roofline (`cnncalc table --roofline`).
+from ..roofline import PEAK_TFLOPS  # noqa: E402
 
 
 class DeviceUnavailable(OptionError):
@@ -99,6 +86,15 @@ class LayerTime:
     ms: float  # per step
     time_share: float
     mac_share: float
+    predicted_ms: float | None = None  # the roofline's (inference; None in training)
+    bound: str = ""  # "compute" or "memory" (the roofline's)
+
+    @property
+    def roofline_fraction(self) -> float | None:
+        """Achieved fraction of the roofline: predicted ÷ measured time."""
+        if not self.predicted_ms or not self.ms:
+            return None
+        return self.predicted_ms / self.ms
 
 
 @dataclass(frozen=True)
@@ -116,6 +112,9 @@ class Profile:
     results: tuple[BatchResult, ...]
     per_layer: tuple[LayerTime, ...] = field(default=())
     per_layer_batch: int | None = None
+    roofline_device: Any = None  # cnncalc.roofline.Device used for the per-layer prediction
+    predicted_latency_ms: float | None = None  # the roofline's whole model, per_layer_batch
+    measured_latency_ms: float | None = None  # the median step at per_layer_batch
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,10 +214,20 @@ def _work(analysis: Analysis, mode: str) -> tuple[int, int]:
     forward + backward MACs, side heads included; parameters, buffers, gradients (SGD without
     momentum keeps no state) + the larger of the forward and backward activation peaks. Under
     autocast the parameters, buffers and gradients stay fp32; activations are in the dtype."""
-    report = memory(analysis, param_dtype="fp32")
+    report = memory(analysis, param_dtype="fp32", set_to_none=True)
     if mode == "inference":
         return 2 * analysis.totals.macs, report.inference_bytes
     return 2 * (report.forward_macs + report.backward_macs), report.training_bytes
+
+
+def _metered_bytes(model: torch.nn.Module, x: torch.Tensor, dtype: str, mode: str) -> int:
+    """The peak of live tensor bytes over one step under the meter (the model's own step:
+    inference under no_grad, or a steady-state SGD step with zero_grad(set_to_none=True))."""
+    from .meter import measure_inference, measure_training
+
+    if mode == "inference":
+        return measure_inference(model, x, dtype).peak_bytes
+    return measure_training(model, x, "sgd", True, dtype).peak_bytes
 
 
 def _peak_rss_bytes() -> int:
@@ -295,7 +304,6 @@ def _quantile(samples: list[float], q: float) -> float:
 
 def _run_batch(spec: Spec, batch: int, device: torch.device, options: dict[str, Any],
                peak: float | None) -> BatchResult:
-    cpu_memory = _cpu_memory_start() if device.type == "cpu" else (0, False)
     analysis, model, x = _prepare(spec, batch, device, options)
     runnable = torch.compile(model) if options["compile"] else model
     step = _step(runnable, x, device, options["dtype"], options["mode"])
@@ -310,7 +318,7 @@ def _run_batch(spec: Spec, batch: int, device: torch.device, options: dict[str, 
     if device.type == "cuda":
         measured = torch.cuda.max_memory_allocated(device)
     else:
-        measured = _cpu_memory_growth(cpu_memory)
+        measured = _metered_bytes(model, x, options["dtype"], options["mode"])
 
     flops, predicted = _work(analysis, options["mode"])
     median = statistics.median(samples)
@@ -346,8 +354,62 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def calibrate(device: str = "cpu", min_time: float = 0.3) -> Any:
+    """Measure the device's roofline: matmul FLOP/s (fp32, and bf16), copy bandwidth, and the
+    fixed cost of one small op. Returns a :class:`cnncalc.roofline.Device`.
+
+    * compute: ``torch.mm`` of two n×n matrices (n = 1024 on the CPU, 8192 on CUDA), 2n³ FLOPs;
+    * memory: ``dst.copy_(src)`` of 64 MiB on the CPU (1 GiB on CUDA): it reads and writes each
+      byte, 2 × size bytes moved;
+    * overhead: ``torch.relu`` of a one-element tensor (dispatch + launch).
+    Each is timed with ``Timer.blocked_autorange`` (median), which synchronises CUDA."""
+    import platform
+    import time as clock
+
+    from torch.utils.benchmark import Timer
+
+    from ..roofline import Device
+
+    target = pick_device(device)
+    threads = torch.get_num_threads()
+
+    def median(stmt: str, env: dict[str, Any]) -> float:
+        timer = Timer(stmt=stmt, globals=env, num_threads=threads)
+        return timer.blocked_autorange(min_run_time=min_time).median
+
+    n = 8192 if target.type == "cuda" else 1024
+    peaks = {}
+    for name in ("fp32", "bf16"):
+        a = torch.randn(n, n, device=target, dtype=DTYPES[name])
+        peaks[name] = 2 * n ** 3 / median("torch.mm(a, a)", {"torch": torch, "a": a})
+    elements = (2 ** 28 if target.type == "cuda" else 2 ** 24)
+    src = torch.randn(elements, device=target)
+    dst = torch.empty_like(src)
+    bandwidth = 2 * src.numel() * 4 / median("dst.copy_(src)", {"dst": dst, "src": src})
+    one = torch.ones(1, device=target)
+    overhead = median("torch.relu(one)", {"torch": torch, "one": one})
+    name = device_info(target).name
+    stamp = clock.strftime("%Y-%m-%d %H:%M UTC", clock.gmtime())
+    return Device(name, peaks, bandwidth, overhead,
+                  f"calibrated on {platform.node() or 'this host'}, {threads} threads, {stamp}")
+
+
+def roofline_device(target: torch.device, calibrated: Any = None) -> Any:
+    """The roofline for ``target``: a fresh calibration if given; on CUDA the datasheet entry
+    for the GPU's name (else a calibration on the spot); on the CPU the saved calibration
+    (else one on the spot)."""
+    from ..roofline import datasheet, load_calibration
+
+    if calibrated is not None:
+        return calibrated
+    if target.type == "cuda":
+        return datasheet(torch.cuda.get_device_name(target)) or calibrate("cuda")
+    saved = load_calibration()
+    return saved if saved is not None and saved.name == _cpu_name() else calibrate("cpu")
+
+
 def _per_layer(spec: Spec, batch: int, device: torch.device, options: dict[str, Any],
-               steps: int = 5) -> list[LayerTime]:
+               steps: int = 5, roof: Any = None) -> list[LayerTime]:
     """torch.profiler time per leaf layer: each leaf's forward runs in a record_function range
     named by its path (CPU time on the CPU; on CUDA, the time of the kernels launched inside
     it). The eager model is profiled (hooks and torch.compile do not mix); in training the
@@ -397,7 +459,12 @@ def _per_layer(spec: Spec, batch: int, device: torch.device, options: dict[str, 
         times[row.path] = total_us / 1e3 / steps
     all_ms = sum(times.values()) or 1.0
     all_macs = sum(r.macs for r in leaves) or 1
-    return [LayerTime(r.path, r.kind, times[r.path], times[r.path] / all_ms, r.macs / all_macs)
+    predicted: dict[str, Any] = {}
+    if roof is not None and options["mode"] == "inference":
+        predicted = {layer.path: layer for layer in roof.layers}
+    return [LayerTime(r.path, r.kind, times[r.path], times[r.path] / all_ms, r.macs / all_macs,
+                      predicted[r.path].predicted_s * 1e3 if r.path in predicted else None,
+                      predicted[r.path].bound if r.path in predicted else "")
             for r in leaves]
 
 
@@ -405,14 +472,17 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
             dtype: str = "fp32", channels_last: bool = False, compile: bool = False,
             mode: str = "inference", warmup: int = 10, iters: int | None = None,
             min_time: float = 1.0, per_layer: bool = False, peak_tflops: float | None = None,
-            input: Any = None) -> Profile:
+            input: Any = None, calibrate_device: bool = False) -> Profile:
     """Verify the model, then time it for each batch size.
 
     ``iters``: time exactly that many single steps instead of blocks for ``min_time`` seconds.
     Achieved TFLOP/s count 2 FLOPs per MAC: the main path's MACs for inference, forward +
     backward MACs (side heads included) for training. ``peak_tflops`` overrides the datasheet
     peak used for the fraction of peak. A batch size that runs out of memory is reported as such
-    and the sweep goes on; ``per_layer`` profiles the first batch size that ran.
+    and the sweep goes on; ``per_layer`` profiles the first batch size that ran, beside the
+    roofline's time per layer (cnncalc.roofline: the GPU's datasheet entry, or the CPU's saved
+    calibration). ``calibrate_device`` first measures the device's matmul FLOP/s, copy
+    bandwidth and per-op cost (:func:`calibrate`) and saves them for ``table --roofline cpu``.
     """
     if dtype not in DTYPES:
         raise OptionError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -447,11 +517,26 @@ def profile(spec: Spec, *, device: str = "auto", batches: tuple[int, ...] = (1,)
                     torch.cuda.empty_cache()
         ran = [r.batch for r in results if r.error is None]
         layer_batch = ran[0] if per_layer and ran else None
-        layers = _per_layer(spec, layer_batch, target, options) if layer_batch else []
+        calibrated = calibrate(target.type) if calibrate_device else None
+        if calibrated is not None:
+            from ..roofline import save_calibration
+
+            save_calibration(calibrated)
+        device_roof = roofline_device(target, calibrated) if (per_layer or calibrated) else None
+        roof = predicted_ms = measured_ms = None
+        if layer_batch and device_roof is not None:
+            from ..roofline import roofline
+
+            roof = roofline(analyze(spec, options["input"], batch=layer_batch, dtype=dtype),
+                            device_roof, param_dtype="fp32")
+            if mode == "inference":
+                predicted_ms = roof.predicted_s * 1e3
+            measured_ms = next(r.median_ms for r in results if r.batch == layer_batch)
+        layers = _per_layer(spec, layer_batch, target, options, roof=roof) if layer_batch else []
     finally:
         torch.backends.cudnn.benchmark = benchmark
     measure = ("torch.cuda.max_memory_allocated" if target.type == "cuda"
-               else "peak growth of the process's resident memory")
+               else "peak of live tensors (cnncalc's meter)")
     return Profile(spec.name, tuple(verification.analysis.input), info, dtype, mode,
                    channels_last, compile, measure, peak, verification, tuple(results),
-                   tuple(layers), layer_batch)
+                   tuple(layers), layer_batch, device_roof, predicted_ms, measured_ms)

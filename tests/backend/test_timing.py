@@ -68,7 +68,8 @@ def test_cpu_inference_sweep_has_sane_figures():
     assert [r.batch for r in p.results] == [1, 2]
     for r in p.results:
         analysis = analyze(loaded, batch=r.batch)
-        assert_sane(r, 2 * analysis.totals.macs, memory(analysis).inference_bytes)
+        assert_sane(r, 2 * analysis.totals.macs, memory(analysis, param_dtype="fp32").inference_bytes)
+        assert r.memory_measured_bytes == r.memory_predicted_bytes  # the meter, byte for byte
         assert r.peak_fraction is None  # no datasheet peak for a CPU
     assert p.device.kind == "cpu" and p.device.threads == torch.get_num_threads() >= 1
     assert p.device.torch == torch.__version__ and p.device.cuda is None
@@ -81,13 +82,16 @@ def test_training_bf16_channels_last_counts_backward_and_heads():
     loaded = spec()
     p = profile(loaded, batches=(2,), mode="training", dtype="bf16", channels_last=True, **FAST)
     analysis = analyze(loaded, batch=2, dtype="bf16")
-    report = memory(analysis)
+    # under autocast the parameters, buffers and gradients stay fp32
+    report = memory(analysis, param_dtype="fp32")
     # forward + backward MACs, the side head's included (it runs in training)
     assert report.forward_macs == analysis.totals.macs + analysis.totals.head_macs
-    # under autocast the parameters, buffers and gradients stay fp32: twice their bf16 bytes
-    persistent = report.param_bytes + report.buffer_bytes + report.gradient_bytes
     assert_sane(p.results[0], 2 * (report.forward_macs + report.backward_macs),
-                report.training_bytes + persistent)
+                report.training_bytes)
+    # the CPU's figure is the live-tensor meter's, the one the memory model predicts
+    assert p.memory_measure == "peak of live tensors (cnncalc's meter)"
+    measured = p.results[0].memory_measured_bytes
+    assert abs(report.training_bytes / measured - 1) < 0.05, (report.training_bytes, measured)
     assert (p.dtype, p.mode, p.channels_last) == ("bf16", "training", True)
     assert p.verification.ok
 
@@ -252,3 +256,14 @@ def test_cuda_profile_measures_device_memory_and_kernel_time():
     training = profile(loaded, device="cuda", batches=(4,), mode="training", dtype="bf16",
                        channels_last=True, warmup=2, iters=5)
     assert training.results[0].error is None and training.results[0].memory_measured_bytes > 0
+
+
+def test_calibrate_measures_the_cpu_and_per_layer_shows_the_roofline(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNCALC_CALIBRATION", str(tmp_path / "cal.json"))
+    device = timing.calibrate("cpu", min_time=0.01)
+    assert device.peak("fp32") > 1e8 and device.bandwidth > 1e8 and 0 < device.overhead_s < 1e-3
+    p = profile(load_spec("lenet5"), batches=(2,), per_layer=True, calibrate_device=True, **FAST)
+    assert (tmp_path / "cal.json").exists()  # saved for `cnncalc table --roofline cpu`
+    convs = [t for t in p.per_layer if t.kind == "conv"]
+    assert convs and all(t.predicted_ms > 0 and t.bound for t in convs)
+    assert p.predicted_latency_ms > 0 and p.measured_latency_ms == p.results[0].median_ms
