@@ -54,12 +54,15 @@ class _Step:
     head: bool
 
 
-def _last_uses(graph: Graph, kept: set[int]) -> dict[int, tuple[int, ...]]:
-    """Per op, the tensors to drop once it has run: those it is the last to read. The add of a
-    residual and the concat of a concat construct also hold their block's input, as the block's
-    forward would (the memory model, cnncalc.memory, assumes the same); outputs are kept."""
+def _last_uses(graph: Graph, kept: set[int], heads: bool) -> dict[int, tuple[int, ...]]:
+    """Per op, the tensors to drop once it has run: those it is the last to read (side heads'
+    reads only when ``heads``: they run). The add of a residual and the concat of a concat
+    construct also hold their block's input, as the block's forward would (the memory model,
+    cnncalc.memory, assumes the same); outputs are kept."""
     last: dict[int, int] = {}
     for op in graph.ops:
+        if op.head and not heads:
+            continue
         reads = list(op.inputs)
         if op.implied is not None and op.group is not None:
             reads.append(graph.groups[op.group].input)
@@ -98,7 +101,8 @@ class Network(nn.Module):
                        for op in graph.ops]
         self._outputs = graph.outputs
         self._head_outputs = tuple(g.output for g in graph.groups if g.side)
-        self._frees = _last_uses(graph, {*self._outputs, *self._head_outputs})
+        kept = {*self._outputs, *self._head_outputs}
+        self._frees = {heads: _last_uses(graph, kept, heads) for heads in (False, True)}
         self.tensors: dict[int, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -115,7 +119,7 @@ class Network(nn.Module):
             else:
                 values[step.tensor] = step.module(*args)  # type: ignore[misc]
             if not self.record:  # drop what no later step reads, as eager code would
-                for t in self._frees[step.tensor]:
+                for t in self._frees[heads][step.tensor]:
                     values.pop(t, None)
         self.tensors = values if self.record else {}
         outputs = tuple(values[t] for t in self._outputs)
