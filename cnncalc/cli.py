@@ -33,10 +33,36 @@ _ClickException, _Abort = _click_exception_types()
 
 
 def _fail(message: str, code: int = 2) -> None:
-    """The one error boundary's output: one line on stderr, then exit."""
-    sys.stderr.write(f"cnncalc: error: {message}\n")
-    sys.stderr.flush()
+    """The one error boundary's output: one line on stderr (control characters escaped: user
+    text in a message cannot rewrite the terminal), then exit."""
+    from .errors import printable
+
+    try:
+        sys.stderr.write(f"cnncalc: error: {printable(message)}\n")
+        sys.stderr.flush()
+    except OSError:  # stderr itself is gone: the exit status is all that is left
+        pass
     sys.exit(code)
+
+
+_OUTPUT_ERRORS = {"EPIPE": "the reader closed the pipe", "ENOSPC": "no space left on the device",
+                  "EDQUOT": "the disk quota is exceeded", "EFBIG": "the file is too large",
+                  "EIO": "an input/output error"}
+
+
+def _output_failed(exc: OSError) -> None:
+    """stdout could not be written (``> /dev/full``, a closed pipe): one line, exit 2, and
+    stdout pointed at /dev/null so that the interpreter's last flush cannot fail again."""
+    import errno
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests)
+        pass
+    name = errno.errorcode.get(exc.errno or 0, "")
+    _fail(f"cannot write the output: {_OUTPUT_ERRORS.get(name) or exc.strerror or exc}")
 
 
 _debug = False  # set by --debug: user errors show their traceback before the line
@@ -59,6 +85,7 @@ class _OneLineErrors(TyperGroup):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
         except CnncalcError as exc:
             _traceback()
             _fail(str(exc))
@@ -75,6 +102,9 @@ class _OneLineErrors(TyperGroup):
             _fail(exc.format_message(), getattr(exc, "exit_code", 2))
         except _Abort:
             _fail("aborted", 1)
+        except OSError as exc:  # what reached here is writing stdout: reading is caught earlier
+            _traceback()
+            _output_failed(exc)
         code = result if isinstance(result, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -353,7 +383,9 @@ def compare(
 def plot(
     spec: str = SpecArg,
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
-                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg."),
+                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current "
+                                            "folder, from the SPEC you typed (nets/mine.yaml: "
+                                            "mine.svg), never from the spec's name."),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = DepthOpt,
@@ -365,7 +397,7 @@ def plot(
     from . import plot as plotting
 
     analysis = _analyse(spec, input, batch, dtype)
-    written = plotting.draw(analysis, depth, out or plotting.default_output(analysis),
+    written = plotting.draw(analysis, depth, out or plotting.default_output(spec),
                             overwrite=force)
     typer.echo(f"wrote {written}")
 
@@ -472,12 +504,12 @@ def profile(
     """
     from . import backend
 
+    from .output import check_target, write_text
+
     sizes = _batch_sizes(batch)
     loaded = load_spec(spec)
-    if save is not None and save.exists():
-        raise typer.BadParameter(f"{save} exists; cnncalc does not overwrite files", param_hint="'--save'")
-    if save is not None and not save.parent.is_dir():
-        raise typer.BadParameter(f"{save.parent} is not a directory", param_hint="'--save'")
+    if save is not None:  # refused before the (long) profile, and again when it is written
+        check_target(save, overwrite=False, label="--save")
     backend.require_torch()
     from . import render
     from .backend import report
@@ -486,12 +518,8 @@ def profile(
                              channels_last=channels_last, compile=compile, mode=mode.value,
                              warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
                              peak_tflops=peak_tflops, input=input)
-    if save is not None:
-        try:  # "x": never overwrite, even a file that appeared while the profile ran
-            with save.open("x", encoding="utf-8") as out:
-                out.write(render.to_json(report.profile_dict(result)))
-        except OSError as exc:
-            raise OptionError(f"--save {save}: {exc.strerror or exc}") from None
+    if save is not None:  # never overwrites, even a file that appeared while the profile ran
+        write_text(save, render.to_json(report.profile_dict(result)), label="--save")
     _print_backend(format, lambda: report.profile_dict(result), lambda: report.profile_rich(result))
     if not result.verification.ok:
         raise typer.Exit(1)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Analysis, Row
-from .errors import CnncalcError, OptionError
+from .errors import CnncalcError, OptionError, quoted
+from .output import check_target, safe_stem, write_file
 from .render import human_bytes, human_count, shape_text
 
 FORMATS = (".svg", ".png", ".pdf")
@@ -33,20 +34,18 @@ def _matplotlib_figure() -> Any:
     return Figure
 
 
-def default_output(analysis: Analysis) -> Path:
-    return Path(f"{analysis.spec.name}.svg")
+def default_output(spec_argument: str) -> Path:
+    """Where ``plot`` writes without ``--out``: ``STEM.svg`` in the current folder, the stem made
+    from the SPEC argument the user typed (``nets/mine.yaml`` → ``mine.svg``, ``resnet50`` →
+    ``resnet50.svg``) with only safe characters. Never from the spec's content: a ``name:`` of
+    ``../x`` or ``/abs/path`` in a spec must not choose where a file is written."""
+    return Path(f"{safe_stem(spec_argument)}.svg")
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() not in FORMATS:
-        raise OptionError(f"--out: {out.name!r} must end in {', '.join(FORMATS)}")
-    if not out.parent.is_dir():
-        raise OptionError(f"--out: no such directory {str(out.parent)!r}")
-    if out.is_dir():
-        raise OptionError(f"--out: {str(out)!r} is a directory; give a file name")
-    if out.exists() and not overwrite:
-        raise OptionError(f"--out: {str(out)!r} exists; cnncalc does not overwrite files "
-                          "(--force replaces it)")
+        raise OptionError(f"--out: {quoted(out.name)} must end in {', '.join(FORMATS)}")
+    check_target(out, overwrite=overwrite, label="--out")
 
 
 def _label(row: Row) -> str:
@@ -66,12 +65,16 @@ def _binary_ticks(top: int) -> list[int]:
 def draw(analysis: Analysis, depth: int | None, out: Path, overwrite: bool = False) -> Path:
     """Write the three-panel bar chart for ``analysis.at_depth(depth)`` to ``out`` (.svg/.png/.pdf).
 
-    An existing ``out`` is refused unless ``overwrite``; the chart is written beside it and moved
-    into place, so a failed write never leaves a half-written file.
+    An existing ``out`` is refused unless ``overwrite``; the chart is written through
+    :func:`cnncalc.output.write_file` (an exclusive temporary file beside it, moved into place),
+    so a failed write never leaves a half-written file or touches any other.
     """
     _check_output(out, overwrite)
-    Figure = _matplotlib_figure()
     rows = analysis.at_depth(depth)
+    if not rows:
+        raise CnncalcError(f"{analysis.spec.file or analysis.spec.name}: the network has no "
+                           "layers: there is nothing to plot")
+    Figure = _matplotlib_figure()
     labels = [_label(r) for r in rows]
     height = 1.6 + 0.26 * len(rows)
     fig = Figure(figsize=(13, height), layout="constrained")
@@ -103,10 +106,6 @@ def draw(analysis: Analysis, depth: int | None, out: Path, overwrite: bool = Fal
                  f"params {t.params:,} · MACs {t.macs:,} · activations {human_bytes(t.activation_bytes)}",
                  fontsize=10, x=0.01, ha="left")
     metadata = {"Date": None} if out.suffix.lower() == ".svg" else {}
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        fig.savefig(partial, dpi=120, metadata=metadata, format=out.suffix.lower()[1:])
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
-    return out
+    return write_file(out, lambda stream: fig.savefig(stream, dpi=120, metadata=metadata,
+                                                      format=out.suffix.lower()[1:]),
+                      overwrite=overwrite, label="--out")
