@@ -829,19 +829,46 @@ def _outputs(data: YamlMap, file: str) -> list[tuple[str, Location]]:
 
 
 def read_spec_file(path: Path) -> Spec:
-    """Read and parse a spec file; unreadable files raise :class:`SpecError`."""
+    """Read and parse a spec file; unreadable files raise :class:`SpecError`. Only a regular
+    file is read: a FIFO or a device is refused without blocking (opened with ``O_NONBLOCK``,
+    then checked with ``fstat`` before a byte is read)."""
+    import os
+    import stat
+
     shown = str(path)
-    if path.is_dir():
-        raise SpecError("is a directory, not a spec file", Location(shown))
     try:
-        with path.open("rb") as stream:  # bounded: the path may be huge, or a device
-            raw = stream.read(MAX_YAML_CHARS * 4 + 1)
-        if len(raw) > MAX_YAML_CHARS * 4:
-            raise SpecError(f"the file is over {MAX_YAML_CHARS * 4:,} bytes; specs are limited "
-                            f"to {MAX_YAML_CHARS:,} characters", Location(shown))
-        text = raw.decode("utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                     getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SpecError("no such file", Location(shown)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a spec file", Location(shown)) from None
+    except PermissionError:
+        raise SpecError("permission denied", Location(shown)) from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read: {getattr(exc, 'strerror', None) or exc}",
+                        Location(shown)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise SpecError("is a directory, not a spec file", Location(shown))
+        if not stat.S_ISREG(mode):
+            raise SpecError("is not a regular file (a FIFO, device or socket); a spec must be "
+                            "a file", Location(shown))
+        chunks: list[bytes] = []
+        size = 0
+        limit = MAX_YAML_CHARS * 4
+        while size <= limit:  # bounded: the file may be huge
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+        if len(raw) > limit:
+            raise SpecError(f"the file is over {limit:,} bytes; specs are limited "
+                            f"to {MAX_YAML_CHARS:,} characters", Location(shown))
+        text = raw.decode("utf-8")
     except PermissionError:
         raise SpecError("permission denied", Location(shown)) from None
     except UnicodeDecodeError as exc:
@@ -850,4 +877,6 @@ def read_spec_file(path: Path) -> Spec:
                         Location(shown, *line_column(before, len(before)))) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
+    finally:
+        os.close(fd)
     return parse_spec(text, shown, path.stem)
