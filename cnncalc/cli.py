@@ -179,7 +179,7 @@ SpecArg = typer.Argument(..., metavar="SPEC", help="A zoo name (see `cnncalc lis
                          autocompletion=_complete_spec)
 InputOpt = typer.Option(None, "--input", "-i", metavar="CxHxW",
                         help="Input shape, e.g. 3x224x224 (default: the spec's own).")
-BatchOpt = typer.Option(1, "--batch", "-b", min=1, help="Batch size: MACs and activations scale with it.")
+BatchOpt = typer.Option(1, "--batch", "-b", min=1, max=2**63 - 1, help="Batch size: MACs and activations scale with it.")
 DepthOpt = typer.Option(None, "--depth", "-d", min=1,
                         help="Collapse blocks below this depth (1 = top level). Default: every layer.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
@@ -456,7 +456,8 @@ def _print_backend(format: BackendFormat, as_dict: Callable[[], Any], rich: Call
 def verify(
     spec: str = SpecArg,
     input: Optional[str] = InputOpt,
-    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the forward pass."),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, max=2**63 - 1,
+                              help="Batch size of the forward pass."),
     depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
                                         help="Show rows at this depth (every row is checked)."),
     format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),

@@ -24,7 +24,9 @@ FORMATS = ("table", "json", "csv", "markdown")
 def _scaled(n: int, units: Iterable[tuple[str, int]], plain: str) -> str:
     for unit, scale in units:
         if abs(n) >= scale:
-            text = f"{n / scale:.3g}"
+            # exact integer division first: n may be past float range (10**400)
+            whole = abs(n) // scale
+            text = f"{n / scale:.3g}" if whole < 10**300 else f"{whole:.3g}"
             if float(text) < 1000:
                 return f"{text}{unit}"
     return plain
@@ -265,13 +267,37 @@ def _markdown_table(header: Iterable[str], rows: list[list[str]], right: Iterabl
     return "\n".join(lines) + "\n"
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(…)``, ``+1``, ``@x``:
+    a layer name is user text) gets a leading ``'``, which spreadsheets show as text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeCsvWriter:
+    def __init__(self, writer: Any):
+        self._writer = writer
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def _csv_writer() -> tuple[Any, Any]:
-    """A CSV writer with Unix line ends into a string buffer: (buffer, writer)."""
+    """A CSV writer with Unix line ends into a string buffer: (buffer, writer); text cells that
+    would be spreadsheet formulas are neutralised (:func:`csv_cell`)."""
     import csv
     import io
 
     out = io.StringIO()
-    return out, csv.writer(out, lineterminator="\n")
+    return out, _SafeCsvWriter(csv.writer(out, lineterminator="\n"))
 
 
 CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "params",

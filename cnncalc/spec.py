@@ -34,8 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import Location, SpecError, brief
-from .fields import FieldError
+from .errors import Location, SpecError, brief, has_control, printable
+from .fields import MAX_INT, MAX_INT_TEXT, FieldError
 from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
@@ -157,9 +157,16 @@ def parse_shape(value: Any) -> Shape:
     elif isinstance(value, int) and not isinstance(value, bool):
         dims = [value]
     elif isinstance(value, str) and SHAPE_PATTERN.match(value):
-        dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
+        parts = re.split(r"[x×X*,]", value.replace(" ", ""))
+        longest = max(parts, key=len)
+        if len(longest.lstrip("0")) > len(str(MAX_INT)) or int(longest) > MAX_INT:
+            raise ValueError(f"an input size is a {len(longest.lstrip('0')):,}-digit number; the "
+                             f"limit is {MAX_INT_TEXT}")
+        dims = [int(d) for d in parts]
     else:
         raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")
+    if any(isinstance(d, int) and abs(d) > MAX_INT for d in dims):
+        raise ValueError(f"an input size is over the limit of {MAX_INT_TEXT}")
     if len(dims) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
                                           for d in dims):
         raise ValueError("an input shape needs three positive integers C×H×W (or one for a "
@@ -242,6 +249,9 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         return value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env, text), _eval(node.right, env, text)
+        if isinstance(left, bool) or isinstance(right, bool):
+            raise ValueError(f"${{{text}}}: true and false take no part in arithmetic "
+                             "(+ - * // %); compare them or combine them with and/or/not")
         if type(node.op) in (ast.FloorDiv, ast.Mod) and right == 0:
             raise ValueError(f"${{{text}}} divides by zero")
         if (isinstance(left, str) or isinstance(right, str)) and not (
@@ -250,6 +260,11 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         return _bounded(_BINARY[type(node.op)](left, right), text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
         value = _eval(node.operand, env, text)
+        if isinstance(value, bool) and not isinstance(node.op, ast.Not):
+            raise ValueError(f"${{{text}}}: true and false take no part in arithmetic "
+                             "(+ - * // %); compare them or combine them with and/or/not")
+        if isinstance(value, str) and not isinstance(node.op, ast.Not):
+            raise ValueError(f"${{{text}}}: text can only be joined to text with +")
         return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
             type(node.op)](value)
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
@@ -421,6 +436,9 @@ def _check_name(name: Any, what: str, where: Location, parent: str) -> str:
         raise SpecError(f"{what} must be a non-empty string, got {brief(name)}", where,
                         parent or None)
     name = str(name).strip()
+    if has_control(name):
+        raise SpecError(f"{what} {name!r} may not contain control characters", where,
+                        parent or None)
     if "." in name or any(ch.isspace() for ch in name):
         raise SpecError(f"{what} {name!r} may not contain dots or spaces (dots join paths)",
                         where, parent or None)
@@ -477,7 +495,8 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
 
 
 def _tensor_ref(value: Any, what: str, where: Location, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+    if (isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip()
+            or has_control(str(value))):
         raise SpecError(f"{what} must name a tensor (a name given with 'as', or input), got "
                         f"{brief(value)}", where, path)
     return str(value).strip()
@@ -659,7 +678,8 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         if arg in COMMON_FIELDS:
             continue
         if arg not in declared:
-            raise SpecError(f"block {key!r} has no parameter {arg!r}{_suggest(arg, declared)}"
+            raise SpecError(f"block {key!r} has no parameter {arg!r}"
+                            f"{_suggest(arg, (*declared, *COMMON_FIELDS))}"
                             f" (parameters: {', '.join(declared) or 'none'})",
                             ctx.at(fields.key_position(arg)), path)
         env[arg] = _subst(fields, arg, ctx, path, deferrable=True)
@@ -693,7 +713,8 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             continue
         if key not in rule.fields:
             allowed = ", ".join(rule.fields) or "none"
-            raise SpecError(f"unknown field {key!r} for {kind}{_suggest(key, rule.fields)} "
+            raise SpecError(f"unknown field {key!r} for {kind}"
+                            f"{_suggest(key, (*rule.fields, *COMMON_FIELDS))} "
                             f"(fields: {allowed})", ctx.at(fields.key_position(key)), path)
         value = _subst(fields, key, ctx, path, deferrable=True)
         if isinstance(value, Deferred):
@@ -731,6 +752,9 @@ def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
                         Location(file, *getattr(raw, "position", (None, None))))
     for block_name, definition in raw.items():
         where = Location(file, *raw.key_position(block_name))
+        if has_control(str(block_name)):
+            raise SpecError(f"block name {block_name!r} may not contain control characters",
+                            where)
         if block_name in REGISTRY or block_name in KEYWORDS:
             raise SpecError(f"block name {block_name!r} is taken by a layer kind or keyword", where)
         if not isinstance(definition, YamlMap):
@@ -802,11 +826,13 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
                              "layers")
     except RecursionError:
         raise SpecError("the spec is nested too deeply", top) from None
-    name = str(data.get("name", default_name))
+    # free text is kept, its control characters shown escaped: tables print it to terminals
+    name = printable(str(data.get("name", default_name)))
     root = Sequence(name="", path="", label=name, where=top, items=items)
-    return Spec(name=name, title=str(data.get("title", name)),
-                description=str(data.get("description", "")).strip(),
-                source=str(data.get("source", "")).strip(), file=file, input=shape, root=root,
+    return Spec(name=name, title=printable(str(data.get("title", name))),
+                description=printable(str(data.get("description", "")).strip()),
+                source=printable(str(data.get("source", "")).strip()), file=file, input=shape,
+                root=root,
                 outputs=outputs, scope=ctx.scope, tensor_names=ctx.tensor_names)
 
 

@@ -470,11 +470,9 @@ def result_markdown(result: SymbolicResult, depth: int | None) -> str:
 
 
 def result_csv(result: SymbolicResult, depth: int | None) -> str:
-    import csv
-    import io
+    from .render import _csv_writer
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     writer.writerow(["path", "kind", "depth", "leaf", "head", "output", "params", "macs",
                      "activation_bytes"])
     for r in result.at_depth(depth):

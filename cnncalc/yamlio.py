@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .errors import brief
+from .fields import MAX_INT, MAX_INT_TEXT
 
 try:  # libyaml's parser when present
     from yaml import CSafeLoader as _SafeLoader
@@ -132,11 +133,43 @@ class _Builder:
         if node.tag == f"{_TAG}str":
             return node.value
         self.check_tag(node, _SCALAR_TAGS)
+        if node.tag == f"{_TAG}int":
+            return self.integer(node)
         try:
             return self.loader.yaml_constructors[node.tag](self.loader, node)
         except ValueError as exc:  # !!int "x", a date 2001-13-45, a 5,000-digit integer
             raise self.fail(f"cannot read {brief(node.value)} as {_tag_name(node.tag)}: {exc}",
                             node) from None
+
+    def integer(self, node: yaml.ScalarNode) -> int:
+        """A YAML integer, bounded by MAX_INT before it is converted (a 5,000-digit number is
+        refused by its length, not by Python's conversion limit). The YAML 1.1 forms that
+        YAML 1.2 reads differently are refused with what to write instead: ``010`` (octal 8 in
+        1.1, 10 in 1.2) and ``1:30`` (base 60: 90)."""
+        text = node.value.replace("_", "")
+        digits = text.lstrip("+-")
+        shown = brief(node.value)
+        if ":" in digits:
+            try:
+                value = f" ({self.loader.yaml_constructors[node.tag](self.loader, node):,})"
+            except ValueError:
+                value = ""
+            raise self.fail(f"{shown} is a YAML 1.1 base-60 number{value}; quote it if it is "
+                            "text, or write the number in decimal", node)
+        if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xXbBoO":
+            raise self.fail(f"{shown} has a leading zero, which YAML 1.1 reads as octal "
+                            f"({int(digits, 8) if set(digits) <= set('01234567') else '?'}) and "
+                            f"YAML 1.2 as {int(digits)}: write it without the leading zero", node)
+        if digits.isdigit() and len(digits) > len(str(MAX_INT)):
+            raise self.fail(f"a {len(digits):,}-digit integer is over the limit of "
+                            f"{MAX_INT_TEXT}", node)
+        try:
+            value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        except ValueError:
+            raise self.fail(f"cannot read {shown} as an integer", node) from None
+        if abs(value) > MAX_INT:
+            raise self.fail(f"{shown} is over the limit of {MAX_INT_TEXT}", node)
+        return value
 
     def check_tag(self, node: yaml.Node, allowed: set[str]) -> None:
         if node.tag not in allowed:
