@@ -665,7 +665,12 @@ def _adaptive_windows(size: int, out: int) -> tuple[int, int]:
     """Largest window and the typical stride torch's adaptive pooling uses along one axis."""
     if out > MAX_ADAPTIVE_OUTPUT:
         raise ShapeError(f"adaptive pooling output {out} is over the limit of {MAX_ADAPTIVE_OUTPUT:,}")
-    largest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    # window i is [⌊i·S/O⌋, ⌈(i+1)·S/O⌉); with S = q·O + r its length is q + ⌈(i+1)r/O⌉ − ⌊ir/O⌋:
+    # q when r = 0, else q + 2 where an integer falls strictly inside some (ir/O, (i+1)r/O),
+    # which happens iff r ≥ 2 and r does not divide O; else q + 1. Closed form: no loop over
+    # the output (checked against the loop for every S, O below 300 in tests/test_layers.py).
+    q, r = divmod(size, out)
+    largest = q if r == 0 else q + 2 if r >= 2 and out % r else q + 1
     return largest, max(size // out, 1)
 
 
