@@ -100,6 +100,7 @@ class _Builder:
         self.built: dict[int, Any] = {}  # id(node) → value
         self.sizes: dict[int, int] = {}  # id(node) → values in its full expansion
         self.open: set[int] = set()  # nodes being built (an alias to one of them is a cycle)
+        self.shared = False  # whether an alias reused a value (else a big size is plain size)
 
     def fail(self, problem: str, node: yaml.Node) -> YamlError:
         return YamlError(problem, *_position(node))
@@ -107,6 +108,7 @@ class _Builder:
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         key = id(node)
         if key in self.built:
+            self.shared = True
             return self.built[key]
         if key in self.open:
             raise self.fail("an alias is used inside its own anchor: the value would contain "
@@ -123,6 +125,8 @@ class _Builder:
         else:  # pragma: no cover - the composer makes only these
             raise self.fail(f"unexpected YAML node {type(node).__name__}", node)
         if size > MAX_YAML_VALUES:
+            if not self.shared:
+                raise self.fail(_too_many(), node)
             raise self.fail(f"the YAML expands to more than {MAX_YAML_VALUES:,} values (each use "
                             "of an alias counts in full): refused as an alias bomb", node)
         self.open.discard(key)
@@ -222,6 +226,30 @@ class _Builder:
         return data, size
 
 
+def _too_many() -> str:
+    return (f"the YAML holds more than {MAX_YAML_VALUES:,} values (mappings, lists and scalars): "
+            "refused as too large for a spec")
+
+
+def _check_count(text: str) -> None:
+    """Refuse a text that itself writes more than MAX_YAML_VALUES values (a 2 MB flat list of
+    scalars) from the parser's events, streamed, before any node is composed: composing a
+    million nodes costs seconds and half a gigabyte. A cheap count of the separators decides
+    whether the events need counting at all (the builder counts exactly in any case)."""
+    rough = (text.count(",") + text.count("\n") + text.count(": ") + text.count("- ")
+             + text.count("[") + text.count("{"))
+    if rough <= MAX_YAML_VALUES // 4:
+        return
+    count = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent,
+                              yaml.SequenceStartEvent)):
+            count += 1
+            if count > MAX_YAML_VALUES:
+                mark = event.start_mark
+                raise YamlError(_too_many(), mark.line + 1, mark.column + 1)
+
+
 def line_column(text: str, index: int) -> tuple[int, int]:
     """The 1-based line and column of ``text[index]``."""
     line = text.count("\n", 0, index) + 1
@@ -270,6 +298,7 @@ def load_yaml(text: str) -> Any:
     loader = _SafeLoader(text)
     try:
         _check_depth(text)
+        _check_count(text)
         node = loader.get_single_node()
         return None if node is None else _Builder(loader).build(node)
     except yaml.MarkedYAMLError as exc:
