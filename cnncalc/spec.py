@@ -475,7 +475,9 @@ def _step(ctx: _Context, where: Location, parent: str) -> None:
 
 
 def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: Location) -> None:
-    _step(ctx, where, parent)
+    # Steps (MAX_NODES) count what the expansion makes: each layer and group, each item left
+    # out by when, and each repeat copy that made nothing else; a repeat item itself is no
+    # step, so that a repeat of 100,000 layers is 100,000 steps.
     key, fields = _split_item(item, where, parent)
     if "when" in fields:
         condition = _subst(fields, "when", ctx, parent or None)
@@ -483,10 +485,12 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
             raise SpecError(f"when must be true or false, got {brief(condition)}",
                             ctx.at(fields.position_of("when")), parent or None)
         if not condition:
+            _step(ctx, where, parent)
             return
     if key == "repeat":
         _expand_repeat(fields, ctx, parent, out, where)
         return
+    _step(ctx, where, parent)
     name = _name_of(fields, ctx, out, parent)
     path = _join(parent, name)
     node = _build_node(key, fields, ctx, name, path, where)
@@ -559,10 +563,12 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
         raise SpecError("repeat's layers must be a list", ctx.at(fields.position_of("layers")),
                         parent or None)
     for i in range(times):
-        _step(ctx, where, parent)
+        before = ctx.nodes[0]
         copy = ctx.copy_with({**ctx.env, "i": i})
         for index, item in enumerate(body):
             _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
+        if ctx.nodes[0] == before:  # a copy that made nothing still costs a step
+            _step(ctx, where, parent)
 
 
 def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
