@@ -5,7 +5,7 @@ only formatting of numbers the engine computed."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .engine import MAC_CONVENTION, Analysis, FloorWarning, Row
 
@@ -171,10 +171,54 @@ def list_dict(analyses: list[Analysis]) -> list[dict[str, Any]]:
             for a in analyses]
 
 
-def to_json(obj: Any) -> str:
+def iter_json(obj: Any) -> Iterator[str]:
+    """JSON text in pieces: the top-level object's keys, and the items of its lists of objects,
+    one per line, indented by two; each item (a row, a total, a warning) on one line, written by the C encoder with
+    ``", "`` and ``": "`` (``indent=`` would force Python's pure-Python encoder: 4–6× slower at
+    100,000 rows). The layout is docs/json.md's; any JSON reader reads it the same."""
     import json
 
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "),
+                               check_circular=False).encode
+
+    def block(value: Any, pad: str) -> Iterator[str]:
+        if isinstance(value, dict) and value:
+            yield "{"
+            last = len(value) - 1
+            for index, (key, item) in enumerate(value.items()):
+                yield f"\n{pad}  {compact(str(key))}: "
+                yield from block(item, pad + "  ") if pad == "" else (compact(item),)
+                if index != last:
+                    yield ","
+            yield f"\n{pad}}}"
+        elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            yield "["
+            last = len(value) - 1
+            for index, item in enumerate(value):
+                yield f"\n{pad}  {compact(item)}{',' if index != last else ''}"
+            yield f"\n{pad}]"
+        else:
+            yield compact(value)
+
+    yield from block(obj, "")
+    yield "\n"
+
+
+def write_json(obj: Any, stream: Any) -> None:
+    """Write ``obj`` as JSON to ``stream`` in bounded pieces (no 50 MB string at 100k rows)."""
+    pieces: list[str] = []
+    size = 0
+    for piece in iter_json(obj):
+        pieces.append(piece)
+        size += len(piece)
+        if size > 1 << 20:
+            stream.write("".join(pieces))
+            pieces, size = [], 0
+    stream.write("".join(pieces))
+
+
+def to_json(obj: Any) -> str:
+    return "".join(iter_json(obj))
 
 
 # --------------------------------------------------------------------------------------------
