@@ -9,12 +9,15 @@ MAC. Side heads are run, so their rows are checked too.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ..engine import Analysis, analyze
+from ..errors import OptionError
+from ..render import human_bytes, shape_text
 from ..spec import Spec
 from .builders import Network, build
 
@@ -103,9 +106,43 @@ def _flop_counter_total(model: Network, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can have now: MemAvailable on Linux, else the free
+    pages; ``None`` where neither is known."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(analysis: Analysis, what: str = "verify") -> None:
+    """Refuse, from the engine's own byte count and before torch allocates anything, a model
+    whose fp32 parameters, buffers and every activation of one recorded forward pass (verify
+    keeps them all) do not fit in the memory available now."""
+    t = analysis.totals  # verify analyses at fp32, as it builds
+    need = 4 * (t.params + t.buffers) + t.activation_bytes + t.head_activation_bytes \
+        + 4 * analysis.batch * math.prod(analysis.input)
+    free = available_memory()
+    if free is not None and need > free:
+        raise OptionError(f"{what}: the model needs about {human_bytes(need)} (parameters, "
+                          f"buffers and every activation at input {shape_text(analysis.input)}, "
+                          f"batch {analysis.batch}, fp32) and {human_bytes(free)} is available; "
+                          "choose a smaller --input or --batch")
+
+
 def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
     """Build ``spec``, run one forward pass (eval mode, no grad, heads on) and check every row."""
     analysis = analyze(spec, input, batch=batch)
+    check_fits(analysis)
     model = build(spec, analysis.input).eval()
     model.collect_heads = model.heads_always = True
     x = torch.randn(batch, *analysis.input)
@@ -118,7 +155,7 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
 
     rows = []
     for row in analysis.rows:
-        module = model.get_submodule(row.path)
+        module = model.submodule(row.path)
         params = list(module.parameters())
         checks = [
             Check("shape", (batch, *row.output), shapes.get(row.path)),
@@ -127,7 +164,8 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
             Check("buffers", row.buffers, sum(b.numel() for b in module.buffers())),
         ]
         if fv_macs is not None:
-            checks.append(Check("macs", _all_macs_under(analysis, row.path), fv_macs.get(row.path, 0)))
+            checks.append(Check("macs", _all_macs_under(analysis, row.path),
+                                fv_macs.get(model.torch_path(row.path), 0)))
         rows.append(RowCheck(row.path, row.kind, row.leaf, tuple(checks)))
 
     t = analysis.totals
