@@ -22,7 +22,7 @@ from typing import Any
 from .engine import analyze, implied_merge, input_shape
 from .windows import FloorWarning
 from .render import shape_text
-from .errors import OptionError, SpecError
+from .errors import OptionError, SpecError, brief
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import AXES, REGISTRY, Shape, ShapeError
 from .spec import Spec
@@ -173,11 +173,13 @@ def parse_range(text: str) -> tuple[int, int]:
     """``LO:HI`` (inclusive, positive, LO ≤ HI)."""
     parts = text.split(":")
     try:
+        if any(len(p.strip()) > 19 for p in parts):
+            raise ValueError
         lo, hi = (int(p) for p in parts)
     except ValueError:
-        raise OptionError(f"--range must look like 200:256, got {text!r}") from None
+        raise OptionError(f"--range must look like 200:256, got {brief(text)}") from None
     if lo < 1 or hi < lo:
-        raise OptionError(f"--range needs 1 ≤ LO ≤ HI, got {text!r}")
+        raise OptionError(f"--range needs 1 ≤ LO ≤ HI, got {brief(text)}")
     if hi - lo + 1 > MAX_RANGE:
         raise OptionError(f"--range spans {hi - lo + 1:,} sizes; the limit is {MAX_RANGE:,}")
     return lo, hi

@@ -24,7 +24,7 @@ MAX_INT_TEXT = "2**63 - 1 (9,223,372,036,854,775,807)"
 def too_large(value: int) -> str:
     """The message for an integer over :data:`MAX_INT`, without printing all its digits."""
     digits = len(str(value)) if value.bit_length() < 10_000 else value.bit_length() * 3 // 10
-    return f"{digits:,}-digit integer is over the limit of {MAX_INT_TEXT}"
+    return f"{digits:,}-digit integer"
 
 
 class FieldError(ValueError):
@@ -58,7 +58,7 @@ def _int_at_least(minimum: int, what: str) -> Callable[[Any], int]:
         if value < minimum:
             raise FieldError(f"must be {what}, got {value if value > -MAX_INT else 'a huge negative number'}")
         if value > MAX_INT:
-            raise FieldError(f"must be {what}, got a {too_large(value)}")
+            raise FieldError(f"must be {what} up to {MAX_INT_TEXT}, got a {too_large(value)}")
         return value
 
     return parse

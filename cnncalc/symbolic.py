@@ -25,7 +25,8 @@ from typing import Any
 
 from .check import SEARCH_LIMIT
 from .engine import RowLookup, bytes_per_element, check_rank, implied_mismatch
-from .errors import CnncalcError, OptionError, SpecError
+from .errors import CnncalcError, OptionError, SpecError, brief
+from .fields import MAX_INT, MAX_INT_TEXT
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import REGISTRY, ShapeError
 from .spec import Spec
@@ -69,15 +70,20 @@ def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
     dims: list[Any] = []
     tokens = _tokens(text)
     if len(tokens) != 3:
-        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {text!r}")
+        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {brief(text)}")
     for token in tokens:
+        if re.fullmatch(r"[0-9]+", token) and len(token.lstrip("0")) > len(str(MAX_INT)):
+            raise OptionError(f"--input: a {len(token.lstrip('0')):,}-digit size is over the "
+                              f"limit of {MAX_INT_TEXT}")
+        if re.fullmatch(r"[0-9]+", token) and int(token) > MAX_INT:
+            raise OptionError(f"--input: {token} is over the limit of {MAX_INT_TEXT}")
         if re.fullmatch(r"[0-9]+", token) and int(token) > 0:
             dims.append(int(token))
         elif _NAME.match(token):
             dims.append(sp.Symbol(token, integer=True, positive=True))
         else:
-            raise OptionError(f"--input: {token!r} is neither a positive integer nor a name "
-                              f"(in {text!r})")
+            raise OptionError(f"--input: {brief(token)} is neither a positive integer nor a "
+                              f"name (in {brief(text)})")
     return tuple(dims)
 
 
