@@ -15,6 +15,9 @@ from .output import check_target, safe_stem, write_file
 from .render import human_bytes, human_count, shape_text
 
 FORMATS = (".svg", ".png", ".pdf")
+# Bars in one chart: matplotlib takes seconds per hundred bars and the figure grows with them
+# (2,000 bars: 27 s, 680 MB); ResNet-152's every layer is 465.
+MAX_PLOT_ROWS = 1_000
 
 # (row attribute, panel title, label formatter, colour)
 PANELS: tuple[tuple[str, str, Any, str], ...] = (
@@ -74,6 +77,13 @@ def draw(analysis: Analysis, depth: int | None, out: Path, overwrite: bool = Fal
     if not rows:
         raise CnncalcError(f"{analysis.spec.file or analysis.spec.name}: the network has no "
                            "layers: there is nothing to plot")
+    if len(rows) > MAX_PLOT_ROWS:
+        fitting = next((d for d in range(1, 64) if len(analysis.at_depth(d)) <= MAX_PLOT_ROWS),
+                       None)
+        hint = (f": --depth {fitting} gives {len(analysis.at_depth(fitting)):,}" if fitting else
+                " at every --depth")
+        raise OptionError(f"the chart would have {len(rows):,} bars; the limit is "
+                          f"{MAX_PLOT_ROWS:,}{hint}")
     Figure = _matplotlib_figure()
     labels = [_label(r) for r in rows]
     height = 1.6 + 0.26 * len(rows)

@@ -121,3 +121,20 @@ def test_plot_of_a_network_with_no_layers(tmp_path, monkeypatch):
     (tmp_path / "empty.yaml").write_text("input: 3x8x8\nlayers: []\n")
     assert "no layers" in _error(runner.invoke(app, ["plot", "empty.yaml", "--out", "e.svg"]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.yaml"]
+
+
+def test_plot_refuses_more_bars_than_it_can_draw(tmp_path, monkeypatch):
+    from cnncalc.plot import MAX_PLOT_ROWS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flat.yaml").write_text(
+        f"input: 3x8x8\nlayers:\n  - repeat: {{times: {MAX_PLOT_ROWS + 1}, layers: [relu]}}\n")
+    (tmp_path / "nested.yaml").write_text(
+        "input: 3x8x8\nlayers:\n  - repeat: {times: 101, layers: [{sequence: {layers: "
+        "[relu, relu, relu, relu, relu, relu, relu, relu, relu, relu]}}]}\n")
+    assert _error(runner.invoke(app, ["plot", "flat.yaml", "--out", "f.svg"])).endswith(
+        f"the chart would have {MAX_PLOT_ROWS + 1:,} bars; the limit is {MAX_PLOT_ROWS:,} at "
+        "every --depth")
+    assert _error(runner.invoke(app, ["plot", "nested.yaml", "--out", "n.svg"])).endswith(
+        ": --depth 1 gives 101")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.yaml", "nested.yaml"]
