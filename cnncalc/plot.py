@@ -108,13 +108,14 @@ def draw(analysis: Analysis, depth: int | None, out: Path, overwrite: bool = Fal
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    axes[0].set_yticks(positions, labels, fontsize=8)
+    # user text (names, the title) is drawn as written: never parsed as matplotlib's $math$
+    axes[0].set_yticks(positions, labels, fontsize=8, parse_math=False)
     axes[0].invert_yaxis()  # network order, top to bottom
     t = analysis.totals
     fig.suptitle(f"{analysis.spec.name}: {analysis.spec.title} — input {shape_text(analysis.input)}, "
                  f"batch {analysis.batch}, {analysis.dtype}\n"
                  f"params {t.params:,} · MACs {t.macs:,} · activations {human_bytes(t.activation_bytes)}",
-                 fontsize=10, x=0.01, ha="left")
+                 fontsize=10, x=0.01, ha="left", parse_math=False)
     metadata = {"Date": None} if out.suffix.lower() == ".svg" else {}
     return write_file(out, lambda stream: fig.savefig(stream, dpi=120, metadata=metadata,
                                                       format=out.suffix.lower()[1:]),

@@ -138,3 +138,13 @@ def test_plot_refuses_more_bars_than_it_can_draw(tmp_path, monkeypatch):
     assert _error(runner.invoke(app, ["plot", "nested.yaml", "--out", "n.svg"])).endswith(
         ": --depth 1 gives 101")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.yaml", "nested.yaml"]
+
+
+def test_plot_draws_dollar_signs_as_text_not_matplotlib_math(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.yaml").write_text('input: 3x8x8\ntitle: "cost $\\\\frac{$"\n'
+                                     'layers:\n  - relu: {name: "a$^$"}\n')
+    result = runner.invoke(app, ["plot", "d.yaml", "--out", "d.svg"])
+    assert result.exit_code == 0, result.output
+    assert "<!-- a$^$ -->" in (tmp_path / "d.svg").read_text()
