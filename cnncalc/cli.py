@@ -40,12 +40,31 @@ def _fail(message: str, code: int = 2) -> None:
     try:
         sys.stderr.write(f"cnncalc: error: {printable(message)}\n")
         sys.stderr.flush()
-    except OSError:  # stderr itself is gone: the exit status is all that is left
+    except (OSError, AttributeError):  # stderr itself is gone: the exit status is all that is left
         pass
     sys.exit(code)
 
 
-_OUTPUT_ERRORS = {"EPIPE": "the reader closed the pipe", "ENOSPC": "no space left on the device",
+class _Closed:
+    """Stands for a standard stream that was closed before start (``>&-``: Python sets it to
+    None): writing to it fails as writing to a closed descriptor does, and that is one line."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "the output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError("closed")
+
+    def isatty(self) -> bool:
+        return False
+
+
+_OUTPUT_ERRORS = {"EPIPE": "the reader closed the pipe", "EBADF": "stdout is closed", "ENOSPC": "no space left on the device",
                   "EDQUOT": "the disk quota is exceeded", "EFBIG": "the file is too large",
                   "EIO": "an input/output error"}
 
@@ -62,7 +81,9 @@ def _output_failed(exc: OSError) -> None:
     except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests)
         pass
     name = errno.errorcode.get(exc.errno or 0, "")
-    _fail(f"cannot write the output: {_OUTPUT_ERRORS.get(name) or exc.strerror or exc}")
+    if name in _OUTPUT_ERRORS:
+        _fail(f"cannot write the output: {_OUTPUT_ERRORS[name]}")
+    _fail(f"system error: {(exc.strerror or str(exc)).lower()}")
 
 
 _debug = False  # set by --debug: user errors show their traceback before the line
@@ -75,13 +96,31 @@ def _traceback() -> None:
         traceback.print_exc()
 
 
+class _OutputFailed(Exception):
+    """An OSError writing the output, carried past typer (which exits 1 silently on EPIPE)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _OneLineErrors(TyperGroup):
     """Turns user errors (ours and click's usage errors) into one line on stderr and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+            return result
+        except OSError as exc:
+            raise _OutputFailed(exc) from exc
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         global _debug
         _debug = False
+        if sys.stdout is None:
+            sys.stdout = _Closed()  # type: ignore[assignment]
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
@@ -102,7 +141,10 @@ class _OneLineErrors(TyperGroup):
             _fail(exc.format_message(), getattr(exc, "exit_code", 2))
         except _Abort:
             _fail("aborted", 1)
-        except OSError as exc:  # what reached here is writing stdout: reading is caught earlier
+        except _OutputFailed as exc:  # writing stdout: reading a spec is caught where it is read
+            _traceback()
+            _output_failed(exc.error)
+        except OSError as exc:  # stdout's last flush
             _traceback()
             _output_failed(exc)
         code = result if isinstance(result, int) else 0

@@ -148,3 +148,48 @@ def test_plot_draws_dollar_signs_as_text_not_matplotlib_math(tmp_path, monkeypat
     result = runner.invoke(app, ["plot", "d.yaml", "--out", "d.svg"])
     assert result.exit_code == 0, result.output
     assert "<!-- a$^$ -->" in (tmp_path / "d.svg").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# stdout that cannot be written
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["table", "resnet152"], ["table", "resnet50", "-f", "json"],
+                                  ["check", "alexnet"]])
+def test_a_full_disk_on_stdout_is_one_line(args):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-m", "cnncalc", *args], stdout=full,
+                             stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr == "cnncalc: error: cannot write the output: no space left on the device\n"
+
+
+def test_a_closed_stdout_is_one_line():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(f"'{sys.executable}' -m cnncalc table lenet5 >&-", shell=True,
+                         stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr == "cnncalc: error: cannot write the output: stdout is closed\n"
+
+
+def test_a_broken_pipe_is_one_line(monkeypatch):
+    import errno
+
+    from cnncalc import cli
+
+    def broken(*args, **kwargs):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_write_report", broken)
+    assert _error(runner.invoke(app, ["table", "lenet5"])) == (
+        "cnncalc: error: cannot write the output: the reader closed the pipe")
