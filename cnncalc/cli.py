@@ -475,12 +475,16 @@ class BackendFormat(str, Enum):
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
+    from .errors import brief
+
     try:
-        sizes = tuple(int(part) for part in text.split(","))
+        sizes = tuple(int(part) for part in text.split(",") if len(part.strip()) <= 19)
+        if len(sizes) != len(text.split(",")):
+            sizes = ()
     except ValueError:
         sizes = ()
-    if not sizes or any(size < 1 for size in sizes):
-        raise typer.BadParameter(f"expected positive batch sizes like 1,8,32, got {text!r}",
+    if not sizes or any(size < 1 or size > 2**63 - 1 for size in sizes):
+        raise typer.BadParameter(f"expected positive batch sizes like 1,8,32, got {brief(text)}",
                                  param_hint="'--batch'")
     return sizes
 
