@@ -593,6 +593,9 @@ _RANK_SUFFIX = re.compile(r"([123])d$")
 _RANK_SHAPES = {1: "vectors", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
 
 
+_TORCH_CONTAINERS = {"sequential": "sequence", "modulelist": "sequence", "cat": "concat"}
+
+
 def _squashed(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
@@ -605,6 +608,8 @@ def _kind_hint(key: str, blocks: dict[str, Any]) -> str:
     rank = _RANK_SUFFIX.search(word)
     stem = word[:rank.start()] if rank else word
     by_squashed = {_squashed(k): k for k in (*REGISTRY, *KEYWORDS, *blocks)}
+    # torch's containers, by the keyword that plays their part
+    by_squashed.update({k: v for k, v in _TORCH_CONTAINERS.items() if k not in by_squashed})
     for candidate in (word, stem, stem.replace("transpose", "_transpose")):
         found = by_squashed.get(_squashed(candidate))
         if found is not None and found != key:
