@@ -199,8 +199,29 @@ def _root(
     _debug = debug
 
 
+_stdin_spec: Any = None  # the spec read from stdin (`-`), read once however often it is named
+
+
 # cnncalc.zoo's, imported when a command first needs them (not for --version or --help)
 def load_spec(ref: str) -> Any:
+    """A zoo name or file; ``-`` reads the spec's YAML from stdin."""
+    global _stdin_spec
+    if ref == "-":
+        if _stdin_spec is None:
+            from .spec import parse_spec_bytes
+
+            if sys.stdin is None or sys.stdin.isatty():
+                raise OptionError("SPEC is '-' but stdin is a terminal; pipe a spec in, as in "
+                                  "`cat net.yaml | cnncalc table -`")
+            # bounded as a file is (`yes | cnncalc table -` must not fill the memory)
+            from .yamlio import MAX_YAML_CHARS
+
+            stream = getattr(sys.stdin, "buffer", None)
+            limit = MAX_YAML_CHARS * 4 + 1
+            raw = stream.read(limit) if stream is not None else \
+                sys.stdin.read(limit).encode("utf-8", "surrogateescape")
+            _stdin_spec = parse_spec_bytes(raw, "<stdin>", "stdin")
+        return _stdin_spec
     from .zoo import load_spec
 
     return load_spec(ref)
@@ -217,7 +238,8 @@ def _complete_spec(incomplete: str) -> list[str]:
     return [name for name in zoo_names() if name.startswith(incomplete)]
 
 
-SpecArg = typer.Argument(..., metavar="SPEC", help="A zoo name (see `cnncalc list`) or a spec file.",
+SpecArg = typer.Argument(..., metavar="SPEC",
+                         help="A zoo name (see `cnncalc list`), a spec file, or - for stdin.",
                          autocompletion=_complete_spec)
 InputOpt = typer.Option(None, "--input", "-i", metavar="CxHxW",
                         help="Input shape, e.g. 3x224x224 (default: the spec's own).")
@@ -227,6 +249,62 @@ DepthOpt = typer.Option(None, "--depth", "-d", min=1,
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 ExactOpt = typer.Option(False, "--exact", "-e", help="Full integers instead of K/M/G units.")
 DTypeOpt = typer.Option(DType.fp32, "--dtype", help="Bytes per element for memory figures.")
+QuietOpt = typer.Option(False, "--quiet", "-q",
+                        help="No warnings or notes on stderr (JSON keeps its warnings field).")
+ColumnsOpt = typer.Option(
+    None, "--columns", metavar="KEY,...",
+    help="The table's columns, in order, after the layer: kind, input, output, settings, params, "
+         "params%, trainable, buffers, macs, macs%, rf, act, share.")
+WideOpt = typer.Option(False, "--wide", "-w",
+                       help="Every column, however narrow the terminal (it never drops any).")
+
+
+def _warn(analyses: Any, quiet: bool) -> None:
+    """Floor warnings and notes on stderr, after the output (as a terminal shows them: the last
+    lines); for several analyses, one line per spec whose floors leave input unread."""
+    if quiet:
+        return
+    from .render import warning_lines, wrap_words
+
+    analyses = list(analyses)
+    lines = []
+    for analysis in analyses:
+        if len(analyses) > 1:  # a comparison: one line per spec
+            unread = [w.path for w in analysis.warnings if w.severity == "warning"]
+            if unread:
+                lines.append(f"warning: {analysis.spec.name}: {len(unread)} layer(s) floor a "
+                             f"division and leave input unread: {', '.join(unread)} "
+                             f"(`cnncalc table {analysis.spec.name}` says where)")
+            continue
+        for line in warning_lines(analysis):
+            lines.append(line)
+    if not lines:
+        return
+    width = _stderr_width()
+    if width:  # a terminal: wrapped at spaces, so that no number is broken
+        lines = [piece for line in lines for piece in wrap_words(line, width, indent="  ")]
+    sys.stdout.flush()
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
+    sys.stderr.flush()
+
+
+def _stderr_width() -> Optional[int]:
+    """The terminal's width where stderr is one (rich's rules: TTY_COMPATIBLE, isatty), else None."""
+    import os
+
+    tty = os.environ.get("TTY_COMPATIBLE", "")
+    try:
+        terminal = tty == "1" or (tty != "0" and sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal:
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    import shutil
+
+    return shutil.get_terminal_size().columns
 
 
 def _console() -> Any:
@@ -256,7 +334,7 @@ def _write_report(report: Any) -> None:
 
     text = render.plain_text(report)
     if text is None:
-        _console().print(report)
+        _console().print(report, crop=False)
     else:
         sys.stdout.write(text)
 
@@ -271,12 +349,30 @@ ConventionOpt = typer.Option(
          "ptflops or thop count them (see `cnncalc reconcile`).")
 
 
+def _check_channels(loaded: Any, input: Optional[str]) -> None:
+    """Refuse an --input in channels-last order (224x224x3 for a 3-channel spec)."""
+    if input is None:
+        return
+    from .spec import parse_shape
+
+    try:
+        shape = parse_shape(input)
+    except ValueError:
+        return  # the engine says what is wrong with it
+    own = loaded.input
+    if len(shape) == 3 and len(own) == 3 and shape[0] != own[0] and shape[2] == own[0]:
+        c, h, w = shape
+        raise OptionError(f"--input {input}: {c} channels, but {loaded.name} takes {own[0]}; "
+                          f"cnncalc reads C×H×W (channels first): --input {w}x{c}x{h}")
+
+
 def _analyse(spec: str, input: Optional[str], batch: int, dtype: DType,
              explain: bool = False, convention: Any = "macs") -> "Analysis":
     from .engine import analyze
 
-    analysis = analyze(load_spec(spec), input=input, batch=batch, dtype=dtype.value,
-                       explain=explain)
+    loaded = load_spec(spec)
+    _check_channels(loaded, input)
+    analysis = analyze(loaded, input=input, batch=batch, dtype=dtype.value, explain=explain)
     return _convention(analysis, convention)
 
 
@@ -303,10 +399,13 @@ def table(
         False, "--explain", "-x",
         help="Show each layer's formulas with the numbers substituted (always in the JSON)."),
     convention: ConventionName = ConventionOpt,
+    columns: Optional[str] = ColumnsOpt,
+    wide: bool = WideOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Layer-by-layer table: output shape, settings, params, MACs, receptive field, memory.
 
-    A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it (needs sympy).
+    A symbol in --input (3xHxW) gives sizes, MACs and memory as expressions in it.
     """
     from . import render
 
@@ -325,14 +424,19 @@ def table(
               markdown=lambda: symbolic.result_markdown(result, depth),
               table=lambda: symbolic.result_rich(result, depth))
         return
+    if columns is not None:
+        render.table_column_keys(columns)  # an unknown column is an error before any work
     analysis = _analyse(spec, input, batch, dtype, explain=explain or format is Format.json,
                         convention=convention)
     numbers = render.Numbers(exact)
     _emit(format,
           json=lambda: render.analysis_dict(analysis, depth),
           csv=lambda: render.analysis_csv(analysis, depth),
-          markdown=lambda: render.analysis_markdown(analysis, depth, numbers),
-          table=lambda: render.analysis_rich(analysis, depth, numbers))
+          markdown=lambda: render.analysis_markdown(analysis, depth, numbers, columns, wide,
+                                                    warnings=False),
+          table=lambda: render.analysis_rich(analysis, depth, numbers, columns, wide,
+                                             warnings=False))
+    _warn([analysis], quiet)
 
 
 def _symbolic_input(text: str) -> bool:
@@ -368,7 +472,10 @@ def check(
     if format is CheckFormat.json:
         sys.stdout.write(render.to_json(checking.check_dict(result)))
     else:
-        sys.stdout.write("\n".join(checking.check_lines(result)) + "\n")
+        report = render.Report()  # on a terminal, wrapped at spaces with a hanging indent
+        for line in checking.check_lines(result):
+            report.line(line)
+        _write_report(report)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -404,6 +511,7 @@ def compare(
     exact: bool = ExactOpt,
     dtype: DType = DTypeOpt,
     convention: ConventionName = ConventionOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Totals side by side with ratios, then the rows (blocks, branches, layers) that match by path."""
     from . import render
@@ -419,6 +527,7 @@ def compare(
           csv=lambda: render.comparison_csv(comparison),
           markdown=lambda: render.comparison_markdown(comparison, numbers),
           table=lambda: render.comparison_rich(comparison, numbers))
+    _warn(analyses, quiet)
 
 
 @app.command(epilog="Example: cnncalc plot resnet50 --depth 2 --out resnet50.png")
@@ -434,14 +543,55 @@ def plot(
     dtype: DType = DTypeOpt,
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
                                                       "existing file is never overwritten)."),
+    log: bool = typer.Option(False, "--log", help="Logarithmic value axes (small layers show)."),
+    quiet: bool = QuietOpt,
 ) -> None:
-    """Bar charts of params, MACs and activation memory per layer (needs matplotlib)."""
+    """Bar charts of params, MACs and live activation memory per layer (needs matplotlib).
+
+    Without --depth, a network of more layers than a picture holds is drawn at the deepest
+    depth that fits, and the command says so.
+    """
     from . import plot as plotting
 
     analysis = _analyse(spec, input, batch, dtype)
-    written = plotting.draw(analysis, depth, out or plotting.default_output(spec),
-                            overwrite=force)
+    written, collapsed = plotting.draw_report(analysis, depth,
+                                              out or plotting.default_output(spec),
+                                              overwrite=force, log=log)
     typer.echo(f"wrote {written}")
+    if collapsed and not quiet:
+        sys.stderr.write(f"note: {collapsed}\n")
+    _warn([analysis], quiet)
+
+
+@app.command(epilog="Example: cnncalc show resnet18 > my-net.yaml")
+def show(spec: str = SpecArg) -> None:
+    """Print a spec's YAML, to copy and change, after comment lines with where it is from and
+    its figures (still valid YAML: `cnncalc show alexnet > mine.yaml` gives a spec to edit)."""
+    from .engine import analyze
+    from .render import exact_count, shape_text
+
+    if spec == "-":
+        raise OptionError("show needs a zoo name or a file, not stdin")
+    loaded = load_spec(spec)
+    from .zoo import zoo_dir
+
+    path = Path(loaded.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OptionError(f"cannot read {path}: {exc.strerror or exc}") from None
+    analysis = analyze(loaded)
+    t = analysis.totals
+    where = (f"the cnncalc zoo ({path.name})" if path.resolve().parent == zoo_dir().resolve()
+             else str(path))
+    header = [
+        f"# {loaded.name}: {loaded.title}",
+        f"# from {where}",
+        f"# input {shape_text(analysis.input)} -> output {shape_text(analysis.output)}",
+        f"# params {exact_count(t.params)}; MACs {exact_count(t.macs)} (batch 1)",
+        f"# to change it: cnncalc show {spec} > my-net.yaml, edit, cnncalc table my-net.yaml",
+    ]
+    sys.stdout.write("\n".join(header) + "\n" + text + ("" if text.endswith("\n") else "\n"))
 
 
 @app.command(epilog="Example: cnncalc schema > cnncalc.schema.json")
@@ -579,6 +729,7 @@ def reconcile(
     batch: int = BatchOpt,
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Every counting convention's total, and where and why each differs from plain MACs.
 
@@ -595,6 +746,7 @@ def reconcile(
           csv=lambda: render.reconcile_csv(rec),
           markdown=lambda: render.reconcile_markdown(rec, numbers),
           table=lambda: render.reconcile_rich(rec, numbers))
+    _warn([rec.analysis], quiet)
 
 
 class Optimizer(str, Enum):
@@ -615,6 +767,7 @@ def memory(
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table."),
     format: Format = FormatOpt,
     exact: bool = ExactOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Inference peak memory with liveness; training memory and training MACs.
 
@@ -631,6 +784,7 @@ def memory(
           csv=lambda: render.memory_csv(report),
           markdown=lambda: render.memory_markdown(report, numbers, layers),
           table=lambda: render.memory_rich(report, numbers, layers))
+    _warn([report.analysis], quiet)
 
 
 def main() -> None:

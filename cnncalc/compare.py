@@ -38,6 +38,22 @@ class Comparison:
             return None
         return Fraction(getattr(other, metric), getattr(first, metric))
 
+    # notebooks: a short repr, the comparison as HTML, a DataFrame (all in cnncalc.render)
+    def __repr__(self) -> str:
+        from .render import comparison_repr
+
+        return comparison_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .render import comparison_html
+
+        return comparison_html(self)
+
+    def to_pandas(self) -> "pandas.DataFrame":  # noqa: F821 (pandas is imported when called)
+        from .render import comparison_dataframe
+
+        return comparison_dataframe(self)
+
 
 def compare(analyses: list[Analysis], depth: int | None = 0) -> Comparison:
     """Match rows by path across analyses.

@@ -101,7 +101,19 @@ _MAC_WHY = {
     "linear": "one per multiply-accumulate: in·out per sample",
     "subsample": "one multiply per output (the map's coefficient); the window sum is pooling",
     "rbf": "one squared-difference accumulate per centre coordinate: in·out",
+    "conv_transpose": "one per multiply-accumulate: every input position times each weight, "
+                      "∏I·(in/groups)·out·∏K per sample",
 }
+
+
+def _transposed_weights(leaf: Leaf, row: Row) -> int:
+    """A transposed conv's weights without bias, (C_in/g)·out·∏K."""
+    cfg = leaf.config
+    return row.input[0] // cfg["groups"] * cfg["out"] * prod(cfg["kernel"])
+
+
+def _spatial_out(row: Row) -> int:
+    return prod(row.output[1:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,8 +124,9 @@ def _count_fvcore(leaf: Leaf, row: Row, batch: int) -> Counts:
     kind = leaf.kind
     if leaf.kind in _FVCORE_MODERN:  # the modern kinds and merges, below
         return _FVCORE_MODERN[leaf.kind](leaf, row, batch)
-    if kind in ("conv", "linear", "subsample"):
-        # aten::_convolution: batch·prod(weight shape)·H_out·W_out, no bias; aten::linear:
+    if kind in ("conv", "linear", "subsample", "conv_transpose"):
+        # aten::_convolution: batch·prod(weight shape)·H_out·W_out, no bias (transposed: the
+        # input's H·W instead, as the row's MACs count them); aten::linear:
         # prod(input)·out, no bias; subsample's 1×1 depthwise conv: one per output.
         return _nonzero({kind: row.macs})
     if kind == "rbf":  # aten::matmul of the batch with the centres; the squares are not counted
@@ -124,8 +137,14 @@ def _count_fvcore(leaf: Leaf, row: Row, batch: int) -> Counts:
         uses_batch_stats = not leaf.config.get("track_running_stats", True)
         per = (5 if _affine(leaf) else 4) if uses_batch_stats else (2 if _affine(leaf) else 1)
         return {kind: per * batch * _n_in(row)}
-    if kind in ("adaptive_avgpool", "global_avgpool"):  # aten::adaptive_avg_pool2d: 1 per input
+    if kind in ("adaptive_avgpool", "global_avgpool") and len(row.input) == 3:
+        # aten::adaptive_avg_pool2d: 1 per input (fvcore has no handle for the 1-D and 3-D ops)
         return {kind: batch * _n_in(row)}
+    if kind == "upsample" and len(row.input) == 3:
+        # aten::upsample_nearest2d 1, aten::upsample_bilinear2d 4 per output element; the 1-D
+        # and 3-D upsampling ops have no handle
+        per = {"nearest": 1, "bilinear": 4}.get(leaf.config["mode"], 0)
+        return _nonzero({kind: per * batch * _n_out(row)})
     return {}
 
 
@@ -138,7 +157,9 @@ _FVCORE_WHY = {
     "batchnorm": "2 per input element in eval mode (1 without affine); 5 (4) in training mode",
     "adaptive_avgpool": "1 per input element (aten::adaptive_avg_pool2d)",
     "global_avgpool": "1 per input element (aten::adaptive_avg_pool2d)",
-    "_others": "activations, max/avg pooling, LRN, dropout, adds and concatenation not counted "
+    "conv_transpose": "multiply-adds (∏ weight shape · ∏ input size), bias not counted",
+    "upsample": "2-D only: 1 per output element for nearest, 4 for bilinear",
+    "_others": "activations, padding, cropping, max/avg pooling, LRN, dropout, adds and concatenation not counted "
                "(no handle for those aten ops)",
 }
 
@@ -159,6 +180,10 @@ def _count_torchinfo(leaf: Leaf, row: Row, batch: int) -> Counts:
         return _TORCHINFO_MODERN[leaf.kind](leaf, row, batch)
     if kind in ("conv", "linear"):
         return _nonzero({kind: row.macs, f"{kind} bias": _bias(leaf, row, batch)})
+    if kind == "conv_transpose":  # a "Conv" class: parameters × output positions
+        positions = batch * _spatial_out(row)
+        return _nonzero({kind: _transposed_weights(leaf, row) * positions,
+                         "conv_transpose bias": _bias(leaf, row, batch)})
     return _nonzero({kind: batch * row.params})
 
 
@@ -170,7 +195,9 @@ _TORCHINFO_WHY = {
     "batchnorm": "its parameters (2C) once per sample, not per element",
     "rbf": "its parameters (in·out) per sample",
     "subsample": "its parameters (2C) once per sample",
-    "_others": "modules without parameters (activations, pooling, dropout, LRN) and the "
+    "conv_transpose": "weights × H_out·W_out per sample (a Conv class: output positions)",
+    "conv_transpose bias": "bias × H_out·W_out per sample: one add per output element",
+    "_others": "modules without parameters (activations, pooling, resampling, dropout, LRN) and the "
                "residual adds count nothing",
 }
 
@@ -191,8 +218,16 @@ def _count_ptflops(leaf: Leaf, row: Row, batch: int) -> Counts:
     if leaf.kind in _PTFLOPS_MODERN:  # the modern kinds and merges, below
         return _PTFLOPS_MODERN[leaf.kind](leaf, row, batch)
     kind, n_in, n_out = leaf.kind, _n_in(row), _n_out(row)
-    if kind == "conv":
-        return _nonzero({kind: row.macs, "conv bias": _bias(leaf, row, batch)})
+    if kind in ("conv", "conv_transpose"):  # transposed: per input position, as the row's MACs
+        return _nonzero({kind: row.macs, f"{kind} bias": _bias(leaf, row, batch)})
+    if kind == "upsample":
+        # the nn.Upsample hook: output elements; the patched F.interpolate: output elements for
+        # a size, else input elements × ∏ of the scales each truncated to an int
+        if leaf.config["scale"] is None:
+            functional = _n_out(row)
+        else:
+            functional = _n_in(row) * prod(int(s) for s in leaf.config["scale"])
+        return _nonzero({kind: batch * (_n_out(row) + functional)})
     if kind == "linear":
         return _nonzero({kind: row.macs, "linear bias": _bias(leaf, row, batch)})
     if kind == "batchnorm":
@@ -217,6 +252,10 @@ def _count_ptflops(leaf: Leaf, row: Row, batch: int) -> Counts:
 
 _PTFLOPS_WHY = {
     "conv": "multiply-adds", "conv bias": "one add per output element",
+    "conv_transpose": "multiply-adds, per input position",
+    "conv_transpose bias": "one add per output element",
+    "upsample": "the module hook (output elements) and the patched F.interpolate (output "
+                "elements for a size; input elements × ∏ int(scale) for a scale)",
     "linear": "multiply-adds", "linear bias": "one add per output feature",
     "batchnorm": "2 per input element (1 without affine)",
     "relu": "2 per element: the nn.ReLU hook and the patched F.relu it calls",
@@ -253,6 +292,13 @@ def _count_thop(leaf: Leaf, row: Row, batch: int) -> Counts:
         return _THOP_MODERN[leaf.kind](leaf, row, batch)
     if kind in ("conv", "linear"):  # output numel × (in/groups)·K_h·K_w; in × output numel
         return _nonzero({kind: row.macs})
+    if kind == "conv_transpose":  # count_convNd: output numel × (in/groups)·∏K, as for a conv
+        cfg = leaf.config
+        return _nonzero({kind: batch * _n_out(row) * (row.input[0] // cfg["groups"])
+                         * prod(cfg["kernel"])})
+    if kind == "upsample":  # calculate_upsample: per output element; trilinear not implemented
+        per = {"nearest": 1, "linear": 5, "bilinear": 11}.get(leaf.config["mode"], 0)
+        return _nonzero({kind: per * batch * _n_out(row)})
     if kind == "batchnorm":  # calculate_norm: 2 per element, doubled with affine
         return {kind: (4 if _affine(leaf) else 2) * batch * _n_in(row)}
     if kind == "avgpool":
@@ -260,9 +306,9 @@ def _count_thop(leaf: Leaf, row: Row, batch: int) -> Counts:
     if kind in ("adaptive_avgpool", "global_avgpool"):
         # (prod(input size / output size, as floats) + 1) × output numel, truncated to an int,
         # computed in IEEE doubles exactly as thop does.
-        _, h, w = row.input
-        oh, ow = row.output[1:]
-        kernel = (h / oh) * (w / ow)
+        kernel = 1.0
+        for size, out in zip(row.input[1:], row.output[1:]):
+            kernel *= size / out
         return {kind: int((kernel + 1) * (batch * _n_out(row)))}
     if kind == "softmax":  # exp, sum and divide over the C features: 3C − 1 per position
         c = row.input[0]
@@ -278,6 +324,8 @@ _THOP_WHY = {
                         "(as floats)",
     "global_avgpool": "(H·W + 1) per output element",
     "softmax": "3C − 1 per position (exp, sum, divide)",
+    "conv_transpose": "output elements × (in/groups)·∏K, bias not counted",
+    "upsample": "per output element: nearest 1, linear 5, bilinear 11 (trilinear not counted)",
     "_others": "ReLU and leaky ReLU are registered as 0; max pooling, dropout, other "
                "activations, LRN, residual adds and custom modules count 0",
 }

@@ -130,6 +130,23 @@ class Analysis(RowLookup):
         """The row of a row op."""
         return self.row(op.path)
 
+    # notebooks: a short repr, the table as HTML, a DataFrame (all in cnncalc.render)
+    def __repr__(self) -> str:
+        from .render import analysis_repr
+
+        return analysis_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .render import analysis_html
+
+        return analysis_html(self)
+
+    def to_pandas(self, depth: int | None = None) -> Any:
+        """The rows at ``depth`` (default: every layer) as a pandas DataFrame."""
+        from .render import analysis_dataframe
+
+        return analysis_dataframe(self, depth)
+
 
 @dataclass
 class _Walk:
@@ -195,9 +212,9 @@ class _Walk:
             macs = rule.macs(config, x, y)
             window = rule.window(config, x)
             floors = rule.floors(config, x)
-        except ShapeError as exc:
-            shown = ", ".join("×".join(map(str, s)) for s in xs)
-            raise SpecError(f"{exc} (input {shown})", op.where, op.path) from None
+        except ShapeError as exc:  # a merge's message names its operands' shapes already
+            shown = "" if len(xs) > 1 else f" (input {'×'.join(map(str, xs[0]))})"
+            raise SpecError(f"{exc}{shown}", op.where, op.path) from None
         if any(d < 1 for d in y):
             raise SpecError(f"output size {'×'.join(map(str, y))} is empty", op.where, op.path)
         if floors:
@@ -250,7 +267,7 @@ def check_rank(kind: str, accepts: tuple[int, ...], x: Shape) -> None:
     raise ShapeError(f"{kind} needs {need}, got {shape}{hint}")
 
 
-RANK_NAMES = {1: "a vector", 2: "a C×L sequence", 3: "a C×H×W map", 4: "a C×D×H×W volume"}
+RANK_NAMES = {1: "a vector", 2: "a C×L map", 3: "a C×H×W map", 4: "a C×D×H×W map"}
 
 
 def implied_merge(op: Op, xs: list[Shape]) -> Shape:

@@ -128,12 +128,144 @@ def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:
     return tuple(table)
 
 
+# --------------------------------------------------------------------------------------------
+# Per-axis fields (kernel, stride, padding, …) and tensor names
+
+
+MAX_SPATIAL_RANK = 3
+AXIS_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width"),
+}
+
+
+class Axes(tuple):
+    """A per-axis value as written, one entry per spatial axis (a YAML list); a parser returns
+    it so that :func:`broadcast` can tell a list from one value for every axis."""
+
+
+def _axes_hint(rank: int) -> str:
+    return "[" + ", ".join(AXIS_NAMES[rank]) + "]"
+
+
+def per_axis(item: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
+    """A per-axis field: one value for every spatial axis (``item`` parses it), or a list of one
+    to three, one per axis (an :class:`Axes`). :func:`broadcast` turns either into a tuple with
+    one entry per spatial axis of the spec; the parser is marked ``per_axis`` for the loader."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            if not 1 <= len(value) <= MAX_SPATIAL_RANK:
+                raise FieldError(f"must be {what} or a list of one per spatial axis "
+                                 f"(1 to {MAX_SPATIAL_RANK}), got {brief(list(value))}")
+            return Axes(item(v) for v in value)
+        return item(value)
+
+    parse.per_axis = True  # type: ignore[attr-defined]
+    parse.__doc__ = f"{what}, or a list of one per spatial axis"
+    return parse
+
+
+def is_per_axis(parser: Callable[[Any], Any]) -> bool:
+    return bool(getattr(parser, "per_axis", False))
+
+
+def broadcast(value: Any, rank: int, name: str) -> Any:
+    """A per-axis field's parsed value as a tuple of ``rank`` entries (one per spatial axis):
+    one value repeats, a list must have exactly ``rank`` entries. Words (``same``) and None
+    pass through. Raises FieldError naming the field and the rank."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Axes):
+        if len(value) != rank:
+            raise FieldError(f"{name} has {len(value)} entries {brief(list(value))}, but the spec's "
+                             f"input has {rank} spatial ax{'es' if rank > 1 else 'is'} "
+                             f"({', '.join(AXIS_NAMES[rank])}): give one value or {_axes_hint(rank)}")
+        return tuple(value)
+    return (value,) * rank
+
+
+positive_axes = per_axis(positive_int, "a positive integer")
+nonnegative_axes = per_axis(nonnegative_int, "a non-negative integer")
+
+
+def _positive_size(value: Any) -> int | float:
+    """A scale factor: a positive integer or a positive number."""
+    if _is_int(value) and value > 0:
+        return value
+    scale = number(value)
+    if scale <= 0:
+        raise FieldError(f"must be a positive number, got {brief(value)}")
+    return scale
+
+
+positive_scale_axes = per_axis(_positive_size, "a positive number")
+
+
+def _padding_word(value: Any) -> str | None:
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("same", "valid"):
+            return word
+        raise FieldError(f"must be an integer, a list of one per axis, 'same' or 'valid', "
+                         f"got {brief(value)}")
+    return None
+
+
+_padding_axes = per_axis(nonnegative_int, "a non-negative integer")
+
+
+def padding_axes(value: Any) -> Any:
+    """An int, a list of one per spatial axis, or one of the words ``same`` and ``valid``."""
+    word = _padding_word(value)
+    return word if word is not None else _padding_axes(value)
+
+
+padding_axes.per_axis = True  # type: ignore[attr-defined]
+
+
+def _before_after(value: Any) -> Pair:
+    """One axis's padding: an int (both sides) or [before, after]."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise FieldError(f"each axis's padding must be an integer or [before, after], "
+                             f"got {brief(list(value))}")
+        return (nonnegative_int(value[0]), nonnegative_int(value[1]))
+    p = nonnegative_int(value)
+    return (p, p)
+
+
+def before_after_axes(value: Any) -> Any:
+    """Padding per axis, before and after: an int for every side, or a list of one entry per
+    spatial axis, each an int or [before, after] (1-D before/after: ``[[1, 2]]``)."""
+    if isinstance(value, (list, tuple)):
+        if not 1 <= len(value) <= MAX_SPATIAL_RANK:
+            raise FieldError(f"must be an integer or a list of one per spatial axis (each an "
+                             f"integer or [before, after]), got {brief(list(value))}")
+        return Axes(_before_after(v) for v in value)
+    return _before_after(value)
+
+
+before_after_axes.per_axis = True  # type: ignore[attr-defined]
+
+
 def tensor_name(value: Any) -> str:
-    """The name of a tensor (given with ``as`` somewhere before, or ``input``): the layer reads
-    its shape. The spec's lowering resolves it; rules see the tensor's shape (cnncalc.graph)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise FieldError(f"must name a tensor (a name given with 'as', or input), got {brief(value)}")
+    """The name of a tensor in scope (``as: NAME`` or ``input``); the lowering resolves it and
+    the rule sees the named tensor's shape under the same key at run time."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+        raise FieldError(f"must be the name of a tensor (as: NAME), got {brief(value)}")
     return str(value).strip()
 
 
-tensor_name.names_a_tensor = True  # type: ignore[attr-defined]
+tensor_name.names_a_tensor = True  # type: ignore[attr-defined]  # the lowering resolves it
+
+
+def choice(*words: str) -> Callable[[Any], str]:
+    """One of ``words`` (case-insensitive)."""
+
+    def parse(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in words:
+            return value.strip().lower()
+        raise FieldError(f"must be one of {', '.join(words)}, got {brief(value)}")
+
+    parse.choices = words  # type: ignore[attr-defined]
+    return parse

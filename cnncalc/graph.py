@@ -24,7 +24,8 @@ from typing import Any, Callable, Union
 
 from .errors import Location, SpecError
 from .layers import REGISTRY, Config
-from .spec import Concat, Deferred, Leaf, Node, Residual, Scope, Sequence, Spec
+from .spec import (Concat, Deferred, Leaf, Node, Residual, Scope, Sequence, Spec,
+                   per_axis_fields)
 
 GRAPH_INPUT = -1
 
@@ -323,11 +324,24 @@ def resolve_config(op: Op, shape_of: Callable[[int], Any]) -> Config:
     if op.tensors:
         channels = {key: shape_of(tensor)[0] for key, tensor in op.tensors}
         rule = REGISTRY[op.kind]
+        per_axis = per_axis_fields(op.kind)
         for key, value in op.config.items():
             if isinstance(value, Deferred):
                 config[key] = value.resolve(channels, key, rule.fields[key], op)
+                if key in per_axis:
+                    config[key] = _broadcast(config[key], len(shape_of(op.inputs[0])) - 1, key,
+                                             value, op)
         config = value_finish(rule, config, op)
     return config
+
+
+def _broadcast(value: Any, rank: int, key: str, deferred: Deferred, op: Op) -> Any:
+    from .fields import FieldError, broadcast
+
+    try:
+        return broadcast(value, max(rank, 1), key)
+    except FieldError as exc:
+        raise SpecError(str(exc), deferred.where, op.path) from None
 
 
 def value_finish(rule: Any, config: Config, op: Op) -> Config:

@@ -27,30 +27,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import prod
+from math import floor, gcd, prod
 from typing import Any, Callable, ClassVar
 
 from .errors import brief
 from .fields import (
+    AXIS_NAMES,
     Field,
     FieldError,
+    before_after_axes,
     boolean,
+    choice,
     connection_table,
     nonnegative_int,
     nonnegative_pair,
+    nonnegative_axes,
     number,
-    padding,
+    padding_axes,
+    positive_axes,
     positive_int,
-    positive_pair,
+    positive_scale_axes,
     probability,
+    tensor_name,
 )
 
 Shape = tuple[int, ...]
 Config = dict[str, Any]
-# per axis (height, width): (extent k, stride s, offset of the first window's centre)
-Window = tuple[tuple[int, int, Fraction], tuple[int, int, Fraction]]
+# per spatial axis: (extent k, stride s, offset of the first window's centre); 2-D: (height, width)
+Window = tuple[tuple[Any, Any, Fraction], ...]
 
-AXES = ("height", "width")
+AXES = ("height", "width")  # the 2-D axes (check.py); any rank: axis_names
 
 
 class ShapeError(ValueError):
@@ -61,7 +67,7 @@ class ShapeError(ValueError):
 class Floor:
     """A sliding window whose division was not exact, so the output size was rounded down."""
 
-    axis: str  # "height" or "width"
+    axis: str  # "length"; "height" or "width"; "depth", "height" or "width"
     size: int  # input size along the axis
     padding: tuple[int, int]  # before, after
     extent: int  # effective kernel extent D·(K−1)+1
@@ -252,7 +258,8 @@ class LayerRule:
     kind: ClassVar[str]
     summary: ClassVar[str] = ""
     fields: ClassVar[dict[str, Field]] = {}
-    accepts: ClassVar[tuple[int, ...]] = (1, 3)  # input ranks the kind takes
+    # input ranks the kind takes: 1 a vector, 2 C×L, 3 C×H×W, 4 C×D×H×W
+    accepts: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
     # How many inputs: 1, or None for two or more (merges), whose every method then takes ``x``
     # as a tuple of the input shapes.
     arity: ClassVar[int | None] = 1
@@ -319,10 +326,42 @@ def rule(kind: str) -> LayerRule:
 
 # --------------------------------------------------------------------------------------------
 # Helpers shared by windowed kinds
+#
+# One rule over N spatial axes: a config's per-axis fields (kernel, stride, padding, …) hold one
+# entry per spatial axis of the spec (broadcast at load, cnncalc.fields.broadcast), and the input
+# is C × (one size per axis). 2-D configs are the (height, width) pairs of before.
 
 
-def _fmt_pair(pair: tuple[int, int], sep: str = "×") -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
+def spatial_rank(x: Shape) -> int:
+    """Spatial axes of a per-sample shape: 1 for C×L, 2 for C×H×W, 3 for C×D×H×W."""
+    return len(x) - 1
+
+
+def axis_names(rank: int) -> tuple[str, ...]:
+    """length; height, width; depth, height, width."""
+    return AXIS_NAMES[rank]
+
+
+def shape_text(x: Shape) -> str:
+    return "×".join(map(str, x))
+
+
+def _check_axes(cfg: Config, x: Shape, key: str = "kernel") -> int:
+    """The number of spatial axes, checked against the config's per-axis field ``key``."""
+    n = spatial_rank(x)
+    given = len(cfg[key])
+    if given != n:
+        raise ShapeError(f"{key} has {given} entr{'y' if given == 1 else 'ies'} "
+                         f"({', '.join(axis_names(given)) if given in AXIS_NAMES else given}) "
+                         f"for a {n}-D input")
+    return n
+
+
+def _fmt_axes(values: tuple[Any, ...], sep: str = "×") -> str:
+    """One value when every axis agrees, else the values joined by ``sep``."""
+    if all(v == values[0] for v in values):
+        return str(values[0])
+    return sep.join(str(v) for v in values)
 
 
 def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
@@ -332,61 +371,70 @@ def _same_padding(size: int, extent: int, stride: int) -> tuple[int, int]:
     return (total // 2, total - total // 2)
 
 
-def padding_per_axis(cfg: Config, x: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+def padding_per_axis(cfg: Config, x: Shape) -> tuple[tuple[int, int], ...]:
     """Per-axis (before, after) padding from the ``padding`` field, ``same`` resolved for ``x``."""
-    pad = cfg.get("padding", (0, 0))
+    n = spatial_rank(x)
+    pad = cfg.get("padding", (0,) * n)
     if pad == "valid":
-        return ((0, 0), (0, 0))
+        return ((0, 0),) * n
     if pad == "same":
-        k, s, d = cfg["kernel"], cfg["stride"], cfg.get("dilation", (1, 1))
-        return tuple(
-            _same_padding(x[1 + a], d[a] * (k[a] - 1) + 1, s[a]) for a in range(2)
-        )  # type: ignore[return-value]
-    return ((pad[0], pad[0]), (pad[1], pad[1]))
+        k, s, d = cfg["kernel"], cfg["stride"], cfg.get("dilation", (1,) * n)
+        return tuple(_same_padding(x[1 + a], d[a] * (k[a] - 1) + 1, s[a]) for a in range(n))
+    return tuple((p, p) for p in pad)
 
 
 def _slide_args(cfg: Config, x: Shape) -> list[tuple[Any, int, int, tuple[Any, Any], int, bool]]:
     """Per axis: (size, kernel, stride, (before, after) padding, dilation, ceil_mode)."""
+    n = _check_axes(cfg, x)
     pads = padding_per_axis(cfg, x)
-    dilation = cfg.get("dilation", (1, 1))
+    dilation = cfg.get("dilation", (1,) * n)
     ceil_mode = cfg.get("ceil_mode", False)
     return [(x[1 + a], cfg["kernel"][a], cfg["stride"][a], pads[a], dilation[a], ceil_mode)
-            for a in range(2)]
+            for a in range(n)]
 
 
-def _slides(cfg: Config, x: Shape) -> tuple[Slide, Slide]:
-    return tuple(slide(AXES[a], *args) for a, args in enumerate(_slide_args(cfg, x)))  # type: ignore
+def _slides(cfg: Config, x: Shape) -> tuple[Slide, ...]:
+    names = axis_names(spatial_rank(x))
+    return tuple(slide(names[a], *args) for a, args in enumerate(_slide_args(cfg, x)))
+
+
+def per_axis_lines(texts: list[str], rank: int, label: str = "") -> list[str]:
+    """One line when every axis computes alike, else one per axis (``height: …``)."""
+    if all(t == texts[0] for t in texts):
+        return [f"{label}{texts[0]}"] if label else [texts[0]]
+    names = axis_names(rank)
+    return [f"{label}{names[a]}: {t}" if label else f"{names[a]}: {t}"
+            for a, t in enumerate(texts)]
 
 
 def _slides_text(cfg: Config, x: Shape) -> list[str]:
-    """One line when both axes compute alike, else one per axis."""
-    height, width = (slide_text(*args) for args in _slide_args(cfg, x))
-    return [height] if height == width else [f"height: {height}", f"width: {width}"]
+    """One line when every axis computes alike, else one per axis."""
+    return per_axis_lines([slide_text(*args) for args in _slide_args(cfg, x)], spatial_rank(x))
 
 
 def _describe_window(cfg: Config) -> str:
     kernel = cfg["kernel"]
-    text = f"{kernel[0]}×{kernel[1]}/{_fmt_pair(cfg['stride'])}"
-    pad = cfg.get("padding", (0, 0))
+    n = len(kernel)
+    text = f"{'×'.join(map(str, kernel))}/{_fmt_axes(cfg['stride'])}"
+    pad = cfg.get("padding", (0,) * n)
     if isinstance(pad, str):
         text += f" {pad}"
-    elif pad != (0, 0):
-        text += f" p{_fmt_pair(pad, ',')}"
-    if cfg.get("dilation", (1, 1)) != (1, 1):
-        text += f" d{_fmt_pair(cfg['dilation'], ',')}"
+    elif any(pad):
+        text += f" p{_fmt_axes(pad, ',')}"
+    if any(d != 1 for d in cfg.get("dilation", (1,) * n)):
+        text += f" d{_fmt_axes(cfg['dilation'], ',')}"
     if cfg.get("ceil_mode"):
         text += " ceil"
     return text
 
 
 class _Windowed(LayerRule):
-    """A layer that slides a kernel over H and W and keeps or sets the channel count."""
+    """A layer that slides a kernel over the spatial axes and keeps or sets the channel count."""
 
-    accepts = (3,)
+    accepts = (2, 3, 4)
 
-    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, int]:
-        h, w = _slides(cfg, x)
-        return (h.output, w.output)
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        return tuple(s.output for s in _slides(cfg, x))
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
         return (self.out_channels(cfg, x), *self.spatial_output(cfg, x))
@@ -395,12 +443,13 @@ class _Windowed(LayerRule):
         return x[0]
 
     def window(self, cfg: Config, x: Shape) -> Window:
-        d = cfg.get("dilation", (1, 1))
+        n = _check_axes(cfg, x)
+        d = cfg.get("dilation", (1,) * n)
         k, s = cfg["kernel"], cfg["stride"]
         pads = padding_per_axis(cfg, x)
-        extents = [d[a] * (k[a] - 1) + 1 for a in range(2)]
+        extents = [d[a] * (k[a] - 1) + 1 for a in range(n)]
         return tuple((extents[a], s[a], window_offset(extents[a], pads[a][0]))
-                     for a in range(2))  # type: ignore[return-value]
+                     for a in range(n))
 
     def floors(self, cfg: Config, x: Shape) -> list[Floor]:
         return [s.floor for s in _slides(cfg, x) if s.floor is not None]
@@ -413,25 +462,32 @@ class _Windowed(LayerRule):
 
 
 def whole_map_window(x: Shape) -> Window:
-    """One window over the whole H×W map (global pooling; what follows a flatten)."""
+    """One window over the whole map (global pooling; what follows a flatten)."""
     return tuple((x[1 + a], x[1 + a], window_offset(x[1 + a], 0))
-                 for a in range(2))  # type: ignore[return-value]
+                 for a in range(spatial_rank(x)))
 
 
 # --------------------------------------------------------------------------------------------
 # Convolution and linear layers
 
 
+def check_groups(c_in: int, c_out: int, groups: int) -> None:
+    """Channel groups must divide the input and the output channels (conv, conv_transpose)."""
+    if c_in % groups or c_out % groups:
+        raise ShapeError(f"groups={groups} must divide the input channels ({c_in}) "
+                         f"and the output channels ({c_out})")
+
+
 @register
 class Conv(_Windowed):
     kind = "conv"
-    summary = "2-D convolution (groups, dilation, optional partial connection table)"
+    summary = "convolution, 1-D/2-D/3-D (groups, dilation, optional partial connection table)"
     fields = {
         "out": Field(positive_int, doc="output channels"),
-        "kernel": Field(positive_pair, doc="kernel size: int or [height, width]"),
-        "stride": Field(positive_pair, (1, 1), "stride: int or [height, width]"),
-        "padding": Field(padding, (0, 0), "int, [height, width], 'same' or 'valid'"),
-        "dilation": Field(positive_pair, (1, 1), "dilation: int or [height, width]"),
+        "kernel": Field(positive_axes, doc="kernel size: int or one per axis ([height, width])"),
+        "stride": Field(positive_axes, 1, "stride: int or one per axis"),
+        "padding": Field(padding_axes, 0, "int, one per axis, 'same' or 'valid'"),
+        "dilation": Field(positive_axes, 1, "dilation: int or one per axis"),
         "groups": Field(positive_int, 1, "channel groups (in and out channels must divide)"),
         "bias": Field(boolean, True, "learnable bias per output channel"),
         "connections": Field(
@@ -460,27 +516,23 @@ class Conv(_Windowed):
                     f"the connection table names input map {worst}, but the input has {c_in} maps"
                 )
             return
-        if c_in % groups or cfg["out"] % groups:
-            raise ShapeError(
-                f"groups={groups} must divide the input channels ({c_in}) "
-                f"and the output channels ({cfg['out']})"
-            )
+        check_groups(c_in, cfg["out"], groups)
 
     @staticmethod
     def _weight_factors(cfg: Config, x: Shape) -> tuple[list[Any], str]:
-        """The factors of the weights of all output maps at one position, K_h·K_w·(C/g)·out (or
-        K_h·K_w·Σ_out inputs seen, for a connection table), and how to write the inputs factor."""
-        kh, kw = cfg["kernel"]
+        """The factors of the weights of all output maps at one position, ∏K·(C/g)·out (or
+        ∏K·Σ_out inputs seen, for a connection table), and how to write the inputs factor."""
+        kernel = list(cfg["kernel"])
         if cfg["connections"] is not None:
             seen = sum(len(row) for row in cfg["connections"])
-            return [kh, kw, seen], str(seen)
+            return [*kernel, seen], str(seen)
         groups = cfg["groups"]
         per_group = x[0] // groups
         inputs = str(per_group) if groups == 1 else f"({x[0]}/{groups})"
-        return [kh, kw, per_group, cfg["out"]], inputs
+        return [*kernel, per_group, cfg["out"]], inputs
 
     def _weights_per_output_pixel(self, cfg: Config, x: Shape) -> int:
-        """Weights of all output maps at one position: Σ_out (inputs seen) · K_h · K_w."""
+        """Weights of all output maps at one position: Σ_out (inputs seen) · ∏K."""
         return prod(self._weight_factors(cfg, x)[0])
 
     def params(self, cfg: Config, x: Shape) -> int:
@@ -489,20 +541,21 @@ class Conv(_Windowed):
         return self._weights_per_output_pixel(cfg, x) + bias
 
     def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
-        return y[1] * y[2] * self._weights_per_output_pixel(cfg, x)
+        return prod(y[1:]) * self._weights_per_output_pixel(cfg, x)
 
     def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
         _, inputs = self._weight_factors(cfg, x)
-        kh, kw = cfg["kernel"]
+        kernel = product_text(list(cfg["kernel"]))
+        positions = product_text(list(y[1:]))
         bias = f" + {cfg['out']}" if cfg["bias"] else ""
         if cfg["connections"] is not None:
-            weights = f"{kh}·{kw}·{inputs}"
+            weights = f"{kernel}·{inputs}"
             seen = " (Σ input maps seen in the table)"
-            macs = f"{y[1]}·{y[2]} · {weights}"
+            macs = f"{positions} · {weights}"
         else:  # as course notes write it: output positions · out, then the window per output
-            weights = f"{kh}·{kw}·{inputs}·{cfg['out']}"
+            weights = f"{kernel}·{inputs}·{cfg['out']}"
             seen = ""
-            macs = f"{y[1]}·{y[2]}·{cfg['out']} · {kh}·{kw}·{inputs}"
+            macs = f"{positions}·{cfg['out']} · {kernel}·{inputs}"
         return [*_slides_text(cfg, x),
                 f"params: {weights}{bias} = {self.params(cfg, x):,}{seen}",
                 f"MACs: {macs} = {self.macs(cfg, x, y):,}"]
@@ -589,10 +642,11 @@ class RBF(LayerRule):
 
 def _check_pool_padding(cfg: Config) -> None:
     pad = cfg["padding"]
-    for a in range(2):
-        if pad[a] * 2 > cfg["kernel"][a]:
+    names = axis_names(len(pad)) if len(pad) in AXIS_NAMES else ()
+    for a, p in enumerate(pad):
+        if p * 2 > cfg["kernel"][a]:
             raise ShapeError(
-                f"{AXES[a]} padding {pad[a]} is more than half the kernel ({cfg['kernel'][a]})"
+                f"{names[a]} padding {p} is more than half the kernel ({cfg['kernel'][a]})"
             )
 
 
@@ -602,15 +656,16 @@ class _Pool(_Windowed):
             cfg["stride"] = cfg["kernel"]
         return cfg
 
-    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, int]:
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        _check_axes(cfg, x)
         _check_pool_padding(cfg)
         return super().spatial_output(cfg, x)
 
 
 _POOL_FIELDS = {
-    "kernel": Field(positive_pair, doc="window size: int or [height, width]"),
-    "stride": Field(positive_pair, None, "stride (defaults to the kernel)"),
-    "padding": Field(nonnegative_pair, (0, 0), "int or [height, width], at most half the kernel"),
+    "kernel": Field(positive_axes, doc="window size: int or one per axis ([height, width])"),
+    "stride": Field(positive_axes, None, "stride (defaults to the kernel)"),
+    "padding": Field(nonnegative_axes, 0, "int or one per axis, at most half the kernel"),
     "ceil_mode": Field(boolean, False, "round the output size up, as torch's ceil_mode does"),
 }
 
@@ -618,8 +673,8 @@ _POOL_FIELDS = {
 @register
 class MaxPool(_Pool):
     kind = "maxpool"
-    summary = "max pooling"
-    fields = {**_POOL_FIELDS, "dilation": Field(positive_pair, (1, 1), "dilation")}
+    summary = "max pooling, 1-D/2-D/3-D"
+    fields = {**_POOL_FIELDS, "dilation": Field(positive_axes, 1, "dilation")}
 
     def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
         return (*SAVED_INPUT, Saved("indices", prod(y), INDEX_BYTES))
@@ -628,11 +683,18 @@ class MaxPool(_Pool):
 @register
 class AvgPool(_Pool):
     kind = "avgpool"
-    summary = "average pooling"
+    summary = "average pooling, 1-D/2-D/3-D"
     fields = {
         **_POOL_FIELDS,
         "count_include_pad": Field(boolean, True, "average over padding too (shape unaffected)"),
     }
+
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        if spatial_rank(x) == 3 and any(size < k for size, k in zip(x[1:], cfg["kernel"])):
+            # torch's avg_pool3d checks the kernel against the input before padding
+            raise ShapeError(f"3-D average pooling needs an input at least the kernel "
+                             f"({shape_text(cfg['kernel'])}) before padding, as torch's avg_pool3d")
+        return super().spatial_output(cfg, x)
 
 
 @register
@@ -640,6 +702,7 @@ class Subsample(_Pool):
     kind = "subsample"
     summary = "LeNet-5 (1998) subsampling: window sum × a trainable coefficient + a bias, per map"
     fields = dict(_POOL_FIELDS)
+    accepts = (3,)
 
     def params(self, cfg: Config, x: Shape) -> int:
         return 2 * x[0]
@@ -661,39 +724,48 @@ class Subsample(_Pool):
 MAX_ADAPTIVE_OUTPUT = 1_000_000
 
 
+def adaptive_largest_window(size: int, out: int) -> int:
+    """The largest window of torch's adaptive pooling along one axis, in O(1).
+
+    Window i is [⌊i·I/O⌋, ⌈(i+1)·I/O⌉). With I = q·O + r (0 ≤ r < O) its length is
+    q + ⌈(m_i + r)/O⌉, m_i = i·r mod O: q when r = 0; else q + 1 or q + 2, and q + 2 for some i
+    iff the largest m_i, O − gcd(r, O), exceeds O − r, that is iff r does not divide O. So the
+    largest window is ⌈I/O⌉, plus one when r ≠ 0 and O mod r ≠ 0.
+    """
+    q, r = divmod(size, out)
+    if r == 0:
+        return q
+    return q + 1 + (1 if out % r else 0)
+
+
 def _adaptive_windows(size: int, out: int) -> tuple[int, int]:
     """Largest window and the typical stride torch's adaptive pooling uses along one axis."""
     if out > MAX_ADAPTIVE_OUTPUT:
         raise ShapeError(f"adaptive pooling output {out} is over the limit of {MAX_ADAPTIVE_OUTPUT:,}")
-    # window i is [⌊i·S/O⌋, ⌈(i+1)·S/O⌉); with S = q·O + r its length is q + ⌈(i+1)r/O⌉ − ⌊ir/O⌋:
-    # q when r = 0, else q + 2 where an integer falls strictly inside some (ir/O, (i+1)r/O),
-    # which happens iff r ≥ 2 and r does not divide O; else q + 1. Closed form: no loop over
-    # the output (checked against the loop for every S, O below 300 in tests/test_layers.py).
-    q, r = divmod(size, out)
-    largest = q if r == 0 else q + 2 if r >= 2 and out % r else q + 1
-    return largest, max(size // out, 1)
+    return adaptive_largest_window(size, out), max(size // out, 1)
 
 
 class _Adaptive(LayerRule):
-    accepts = (3,)
-    fields = {"output": Field(positive_pair, doc="output size: int or [height, width]")}
+    accepts = (2, 3, 4)
+    fields = {"output": Field(positive_axes, doc="output size: int or one per axis ([height, width])")}
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        _check_axes(cfg, x, "output")
         return (x[0], *cfg["output"])
 
     def window(self, cfg: Config, x: Shape) -> Window:
         windows = []
-        for a in range(2):
+        for a in range(_check_axes(cfg, x, "output")):
             largest, stride = _adaptive_windows(x[1 + a], cfg["output"][a])
             first = ceil_div(x[1 + a], cfg["output"][a])  # the first window is [0, ⌈I/O⌉)
             windows.append((largest, stride, window_offset(first, 0)))
-        return tuple(windows)  # type: ignore[return-value]
+        return tuple(windows)
 
     def describe(self, cfg: Config) -> str:
-        return f"→{_fmt_pair(cfg['output'])}"
+        return f"→{_fmt_axes(cfg['output'])}"
 
     def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
-        return [f"{x[1]}×{x[2]} → {y[1]}×{y[2]} (a fixed output size)"]
+        return [f"{shape_text(x[1:])} → {shape_text(y[1:])} (a fixed output size)"]
 
 
 @register
@@ -714,11 +786,11 @@ class AdaptiveMaxPool(_Adaptive):
 @register
 class GlobalAvgPool(_Adaptive):
     kind = "global_avgpool"
-    summary = "average over all of H×W, to C×1×1"
+    summary = "average over the whole map (all of H×W), to C×1×1 (C×1, C×1×1×1)"
     fields = {}
 
     def output_shape(self, cfg: Config, x: Shape) -> Shape:
-        return (x[0], 1, 1)
+        return (x[0], *(1,) * spatial_rank(x))
 
     def window(self, cfg: Config, x: Shape) -> Window:
         return whole_map_window(x)
@@ -727,10 +799,354 @@ class GlobalAvgPool(_Adaptive):
         return "→1"
 
 
+# --------------------------------------------------------------------------------------------
+# Resampling: transposed convolution, upsampling, padding, centre crop
+#
+# Receptive field through an upsampling layer (conv_transpose, upsample): the window's stride is
+# the Fraction 1/S (in input units per output unit), so the jump after it is j/S, exact (a
+# Fraction while S does not divide the jump, an int again once a later stride makes it whole).
+# The window's extent k is the most input positions any one output unit reads, so the layer's
+# own field size r + (k − 1)·j is exact: the largest field of any of its output units. Its start
+# is where output 0's taps centre. Layers after it compose by the usual recurrences on those
+# figures (Araujo et al., Distill 2019), which take the units as evenly spaced; an upsampling
+# layer's units are evenly spaced on average (jump j/S), not one by one.
+
+
+def _same_rank_shape(x: Shape, like: Any, kind: str, key: str = "like") -> Shape:
+    """The spatial size of the tensor ``like`` refers to (a Shape at run time), checked for the
+    rank of ``x``."""
+    if isinstance(like, str):
+        raise ShapeError(f"{kind}: {key}: {like!r} names a tensor, which this engine cannot "
+                         "resolve (shape references need the graph engine)")
+    if len(like) != len(x):
+        raise ShapeError(f"{kind} like {shape_text(tuple(like))}: a {spatial_rank(tuple(like))}-D "
+                         f"tensor for a {spatial_rank(x)}-D input")
+    return tuple(like[1:])
+
+
+def _like_text(like: Any) -> str:
+    return f"like {like}" if isinstance(like, str) else f"like {shape_text(tuple(like))}"
+
+
+def transposed_output(size: int, kernel: int, stride: int, pad: int, output_padding: int,
+                      dilation: int) -> int:
+    """O = (I − 1)·S − 2P + D·(K − 1) + output_padding + 1 (torch's ConvTranspose)."""
+    return (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1
+
+
+def transposed_span(kernel: int, stride: int, dilation: int) -> int:
+    """The most input positions, less one, that one output unit of a transposed conv reads.
+
+    Output o reads input i = (o + P − k·D)/S for each tap k in [0, K) that makes it whole; taps
+    that do are k ≡ k₀ (mod t), t = S/g, g = gcd(D, S), so at most ⌊(K − 1)/t⌋ + 1 of them, and
+    neighbouring ones are D/g inputs apart: the span is ⌊(K − 1)/t⌋·D/g (D·(K − 1) when S = 1,
+    as a convolution; 0 for K = S = 2: each output reads one input).
+    """
+    g = gcd(dilation, stride)
+    return (kernel - 1) // (stride // g) * (dilation // g)
+
+
+@register
+class ConvTranspose(LayerRule):
+    kind = "conv_transpose"
+    summary = "transposed convolution (fractionally strided), 1-D/2-D/3-D"
+    fields = {
+        "out": Field(positive_int, doc="output channels"),
+        "kernel": Field(positive_axes, doc="kernel size: int or one per axis ([height, width])"),
+        "stride": Field(positive_axes, 1, "stride (the upsampling factor): int or one per axis"),
+        "padding": Field(nonnegative_axes, 0, "removed from both ends of the output: int or one per axis"),
+        "output_padding": Field(nonnegative_axes, 0,
+                                "added at the end of the output, less than the stride or the dilation"),
+        "dilation": Field(positive_axes, 1, "dilation: int or one per axis"),
+        "groups": Field(positive_int, 1, "channel groups (in and out channels must divide)"),
+        "bias": Field(boolean, True, "learnable bias per output channel"),
+    }
+    accepts = (2, 3, 4)
+
+    def finish(self, cfg: Config) -> Config:
+        for a, extra in enumerate(cfg["output_padding"]):
+            s, d = cfg["stride"][a], cfg["dilation"][a]
+            if extra >= max(s, d):
+                raise FieldError(f"output_padding {extra} must be smaller than the stride ({s}) "
+                                 f"or the dilation ({d}), as torch requires")
+        return cfg
+
+    def _check_channels(self, cfg: Config, x: Shape) -> None:
+        check_groups(x[0], cfg["out"], cfg["groups"])
+
+    def _args(self, cfg: Config, x: Shape) -> list[tuple[int, int, int, int, int, int]]:
+        """Per axis: (size, kernel, stride, padding, output_padding, dilation)."""
+        n = _check_axes(cfg, x)
+        return [(x[1 + a], cfg["kernel"][a], cfg["stride"][a], cfg["padding"][a],
+                 cfg["output_padding"][a], cfg["dilation"][a]) for a in range(n)]
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        self._check_channels(cfg, x)
+        sizes = []
+        for name, args in zip(axis_names(spatial_rank(x)), self._args(cfg, x)):
+            out = transposed_output(*args)
+            if out < 1:
+                raise ShapeError(f"the {name} padding {args[3]} on each side leaves no output "
+                                 f"(({args[0]} − 1)·{args[2]} + {args[5] * (args[1] - 1) + 1} "
+                                 f"+ {args[4]} − 2·{args[3]} = {out})")
+            sizes.append(out)
+        return (cfg["out"], *sizes)
+
+    def _weights(self, cfg: Config, x: Shape) -> int:
+        """(C_in/g)·out·∏K: torch's weight is C_in × out/g × K…"""
+        return x[0] // cfg["groups"] * cfg["out"] * prod(cfg["kernel"])
+
+    def params(self, cfg: Config, x: Shape) -> int:
+        self._check_channels(cfg, x)
+        return self._weights(cfg, x) + (cfg["out"] if cfg["bias"] else 0)
+
+    def macs(self, cfg: Config, x: Shape, y: Shape) -> int:
+        """Every input element times each of the (out/g)·∏K weights it meets: ∏I · weights,
+        fvcore's count for aten::_convolution with transposed=True (∏ weight shape · ∏ input
+        spatial size); the outputs the padding crops away are computed too."""
+        return prod(x[1:]) * self._weights(cfg, x)
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """Per axis: extent span + 1 (:func:`transposed_span`), stride 1/S, offset (the centre of
+        output 0's taps, input coordinates (P − k·D)/S for k in [0, K)) (P − D·(K − 1)/2)/S."""
+        windows = []
+        for _, kernel, stride, pad, _, dilation in self._args(cfg, x):
+            centre = Fraction(2 * pad - dilation * (kernel - 1), 2 * stride)
+            windows.append((transposed_span(kernel, stride, dilation) + 1, Fraction(1, stride),
+                            centre))
+        return tuple(windows)
+
+    def describe(self, cfg: Config) -> str:
+        text = f"{'×'.join(map(str, cfg['kernel']))}/{_fmt_axes(cfg['stride'])}"
+        if any(cfg["padding"]):
+            text += f" p{_fmt_axes(cfg['padding'], ',')}"
+        if any(cfg["output_padding"]):
+            text += f" op{_fmt_axes(cfg['output_padding'], ',')}"
+        if any(d != 1 for d in cfg["dilation"]):
+            text += f" d{_fmt_axes(cfg['dilation'], ',')}"
+        if cfg["groups"] != 1:
+            text += f" g{cfg['groups']}"
+        if not cfg["bias"]:
+            text += " nobias"
+        return text
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = []
+        for (size, kernel, stride, pad, extra, dilation), out in zip(self._args(cfg, x), y[1:]):
+            texts.append(f"({size} − 1)·{stride} − 2·{pad} + {dilation}·({kernel} − 1) + {extra} + 1"
+                         f" = {out:,}")
+        groups = cfg["groups"]
+        inputs = str(x[0]) if groups == 1 else f"({x[0]}/{groups})"
+        kernel = product_text(list(cfg["kernel"]))
+        bias = f" + {cfg['out']}" if cfg["bias"] else ""
+        return [*per_axis_lines(texts, spatial_rank(x)),
+                f"params: {inputs}·{cfg['out']}·{kernel}{bias} = {self.params(cfg, x):,}",
+                f"MACs: {product_text(list(x[1:]))} · {inputs}·{cfg['out']}·{kernel} = "
+                f"{self.macs(cfg, x, y):,} (each input position meets every weight)"]
+
+
+_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _scaled(size: Any, scale: int | float) -> Any:
+    """⌊I·scale⌋ as torch computes it (in doubles), for integers and sympy expressions."""
+    if isinstance(scale, int):
+        return size * scale
+    if _is_int(size):
+        return floor(size * scale)
+    import sympy
+
+    return sympy.floor(size * sympy.nsimplify(scale))
+
+
+@register
+class Upsample(LayerRule):
+    kind = "upsample"
+    summary = "upsampling by interpolation (nearest, linear/bilinear/trilinear) to a scale or a size"
+    fields = {
+        "mode": Field(choice("nearest", "linear", "bilinear", "trilinear"), "nearest",
+                      "nearest, or linear (1-D), bilinear (2-D), trilinear (3-D)"),
+        "scale": Field(positive_scale_axes, None, "scale factor: a number or one per axis; "
+                       "output ⌊I·scale⌋"),
+        "size": Field(positive_axes, None, "output size: int or one per axis"),
+        "like": Field(tensor_name, None, "the output takes this tensor's spatial size"),
+        "align_corners": Field(boolean, False, "align the corner pixels (linear modes only)"),
+    }
+    accepts = (2, 3, 4)
+
+    def finish(self, cfg: Config) -> Config:
+        given = [key for key in ("scale", "size", "like") if cfg[key] is not None]
+        if len(given) != 1:
+            raise FieldError("upsample needs exactly one of scale, size and like, got "
+                             f"{' and '.join(given) if given else 'none'}")
+        if cfg["align_corners"] and cfg["mode"] == "nearest":
+            raise FieldError("align_corners applies to the linear modes only, not nearest")
+        return cfg
+
+    def _check_mode(self, cfg: Config, x: Shape) -> None:
+        mode, n = cfg["mode"], spatial_rank(x)
+        if mode != "nearest" and mode != _INTERPOLATION[n]:
+            names = {v: k for k, v in _INTERPOLATION.items()}
+            raise ShapeError(f"{mode} interpolation is for {names[mode]}-D input; "
+                             f"use {_INTERPOLATION[n]} (or nearest) on a {n}-D input")
+
+    def spatial_output(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        n = spatial_rank(x)
+        if cfg["like"] is not None:
+            return _same_rank_shape(x, cfg["like"], self.kind)
+        key = "scale" if cfg["scale"] is not None else "size"
+        _check_axes(cfg, x, key)
+        if key == "size":
+            return tuple(cfg["size"])
+        return tuple(_scaled(x[1 + a], cfg["scale"][a]) for a in range(n))
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        self._check_mode(cfg, x)
+        return (x[0], *self.spatial_output(cfg, x))
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: torch's upsample backward needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """Per axis: nearest reads 1 input per output, the linear modes 2 (1 when I = 1); the
+        stride is I/O (align_corners: (I − 1)/(O − 1)), the mean input step per output; the
+        offset, the centre of output 0's taps (the linear modes: at source ⌊max(0, (I/O − 1)/2)⌋
+        + 1/2, align_corners at 0 + 1/2)."""
+        y = self.spatial_output(cfg, x)
+        windows = []
+        for size, out in zip(x[1:], y):
+            if cfg["mode"] == "nearest" or size == 1:
+                windows.append((1, Fraction(size, out), Fraction(0)))
+                continue
+            if cfg["align_corners"]:
+                step = Fraction(size - 1, out - 1) if out > 1 else Fraction(size)
+                windows.append((2, step, Fraction(1, 2)))
+                continue
+            source = max(Fraction(size - out, 2 * out), Fraction(0))
+            windows.append((2, Fraction(size, out), source.numerator // source.denominator
+                            + Fraction(1, 2)))
+        return tuple(windows)
+
+    def describe(self, cfg: Config) -> str:
+        if cfg["scale"] is not None:
+            text = f"×{_fmt_axes(tuple(f'{s:g}' for s in cfg['scale']))}"
+        elif cfg["size"] is not None:
+            text = f"→{_fmt_axes(cfg['size'])}"
+        else:
+            text = _like_text(cfg["like"])
+        text += f" {cfg['mode']}"
+        return text + (" corners" if cfg["align_corners"] else "")
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        if cfg["scale"] is not None:
+            texts = [f"{size}·{scale} = {out:,}" if isinstance(scale, int)
+                     else f"⌊{size}·{scale:g}⌋ = {out:,}"
+                     for size, scale, out in zip(x[1:], cfg["scale"], y[1:])]
+            return per_axis_lines(texts, spatial_rank(x))
+        if cfg["size"] is not None:
+            return [f"{shape_text(x[1:])} → {shape_text(y[1:])} (the size given)"]
+        return [f"{shape_text(x[1:])} → {shape_text(y[1:])} ({_like_text(cfg['like'])})"]
+
+
+@register
+class Pad(LayerRule):
+    kind = "pad"
+    summary = "padding before and after each spatial axis: zero, reflect or replicate"
+    fields = {
+        "padding": Field(before_after_axes, doc="int, or one per axis: an int or [before, after]"),
+        "mode": Field(choice("zero", "reflect", "replicate"), "zero",
+                      "zero, reflect (mirror, edge not repeated) or replicate (edge repeated)"),
+    }
+    accepts = (2, 3, 4)
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        n = _check_axes(cfg, x, "padding")
+        names = axis_names(n)
+        if cfg["mode"] == "reflect":
+            for a, (before, after) in enumerate(cfg["padding"]):
+                if _known(max(before, after) >= x[1 + a]):
+                    raise ShapeError(f"reflect padding {max(before, after)} must be smaller than "
+                                     f"the {names[a]} ({x[1 + a]})")
+        return (x[0], *(x[1 + a] + sum(cfg["padding"][a]) for a in range(n)))
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: the backward of padding needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """A 1-wide window, stride 1, moved ``before`` positions back: the first output unit lies
+        in the padding, before input 0."""
+        return tuple((1, 1, Fraction(-before)) for before, _ in cfg["padding"])
+
+    def describe(self, cfg: Config) -> str:
+        pads = cfg["padding"]
+        if all(b == a for b, a in pads):
+            text = f"p{_fmt_axes(tuple(b for b, _ in pads), ',')}"
+        else:
+            text = "p" + ",".join(f"{b}+{a}" for b, a in pads)
+        return text if cfg["mode"] == "zero" else f"{text} {cfg['mode']}"
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = [f"{size} + {before} + {after} = {out:,}"
+                 for size, (before, after), out in zip(x[1:], cfg["padding"], y[1:])]
+        return per_axis_lines(texts, spatial_rank(x))
+
+
+@register
+class Crop(LayerRule):
+    kind = "crop"
+    summary = "centre crop to a size or to another tensor's size (U-Net's crop and concatenate)"
+    fields = {
+        "size": Field(positive_axes, None, "output size: int or one per axis"),
+        "like": Field(tensor_name, None, "crop to this tensor's spatial size"),
+    }
+    accepts = (2, 3, 4)
+    view_at_inference = view_in_training = True  # a slice of its input
+
+    def finish(self, cfg: Config) -> Config:
+        if (cfg["size"] is None) == (cfg["like"] is None):
+            raise FieldError("crop needs exactly one of size and like")
+        return cfg
+
+    def _target(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        if cfg["like"] is not None:
+            return _same_rank_shape(x, cfg["like"], self.kind)
+        _check_axes(cfg, x, "size")
+        return tuple(cfg["size"])
+
+    def offsets(self, cfg: Config, x: Shape) -> tuple[int, ...]:
+        """Where the crop starts on each axis: (I − O)//2 (the U-Net paper; torchvision's
+        center_crop rounds half to even instead, which differs when I − O ≡ 3 mod 4)."""
+        return tuple((size - out) // 2 for size, out in zip(x[1:], self._target(cfg, x)))
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        target = self._target(cfg, x)
+        if any(_known(out > size) for size, out in zip(x[1:], target)):
+            raise ShapeError(f"cannot crop {shape_text(x[1:])} to the larger {shape_text(target)}")
+        return (x[0], *target)
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        """Nothing: the backward of a slice needs only the sizes."""
+        return ()
+
+    def window(self, cfg: Config, x: Shape) -> Window:
+        """A 1-wide window, stride 1, moved forward by the offset."""
+        return tuple((1, 1, Fraction(o)) for o in self.offsets(cfg, x))
+
+    def describe(self, cfg: Config) -> str:
+        return f"→{_fmt_axes(cfg['size'])}" if cfg["size"] is not None else _like_text(cfg["like"])
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        texts = [f"{size} → {out:,} from {offset} (({size} − {out})//2)"
+                 for size, out, offset in zip(x[1:], y[1:], self.offsets(cfg, x))]
+        return per_axis_lines(texts, spatial_rank(x))
+
+
 @register
 class Flatten(LayerRule):
     kind = "flatten"
-    summary = "C×H×W to a vector of C·H·W features"
+    summary = "C×H×W (C×L, C×D×H×W) to a vector of C·H·W features"
     view_at_inference = view_in_training = True
 
     def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
@@ -743,8 +1159,8 @@ class Flatten(LayerRule):
         return [f"{product_text(list(x))} = {y[0]:,}"] if len(x) > 1 else []
 
     def window(self, cfg: Config, x: Shape) -> Window | None:
-        """Everything after a flatten sees the whole map: a window of H×W."""
-        return whole_map_window(x) if len(x) == 3 else None
+        """Everything after a flatten sees the whole map: a window of H×W (L, D×H×W)."""
+        return whole_map_window(x) if len(x) > 1 else None
 
 
 # --------------------------------------------------------------------------------------------

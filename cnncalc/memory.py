@@ -120,6 +120,22 @@ class MemoryReport:
     def training_activation_peak_bytes(self) -> int:
         return max(self.forward_peak_bytes, self.backward_peak_bytes)
 
+    # notebooks: a short repr, the report as HTML, a DataFrame (all in cnncalc.render)
+    def __repr__(self) -> str:
+        from .render import memory_repr
+
+        return memory_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .render import memory_html
+
+        return memory_html(self)
+
+    def to_pandas(self) -> "pandas.DataFrame":  # noqa: F821 (pandas is imported when called)
+        from .render import memory_dataframe
+
+        return memory_dataframe(self)
+
 
 class _Replay:
     """The spec's layers as steps on tensors, in execution order."""

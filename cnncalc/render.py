@@ -22,6 +22,7 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 
 def _scaled(n: int, units: Iterable[tuple[str, int]], plain: str) -> str:
+    larger = None
     for unit, scale in units:
         if abs(n) >= scale:
             # exact integer division first: n may be past float range (10**400)
@@ -29,6 +30,9 @@ def _scaled(n: int, units: Iterable[tuple[str, int]], plain: str) -> str:
             text = f"{n / scale:.3g}" if whole < 10**300 else f"{whole:.3g}"
             if float(text) < 1000:
                 return f"{text}{unit}"
+            if larger is not None:  # 1,026,432 B is 1002 KiB: written 0.979MiB, not 1e+03KiB
+                return f"{n / larger[1]:.3g}{larger[0]}"
+        larger = (unit, scale)
     return plain
 
 
@@ -54,8 +58,9 @@ def shape_text(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
-def pair_text(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+def pair_text(pair: tuple[int, ...]) -> str:
+    """One value when every axis agrees (2-D: ``7``), else ``7×3`` (any number of axes)."""
+    return str(pair[0]) if all(v == pair[0] for v in pair) else "×".join(map(str, pair))
 
 
 def ratio_text(ratio: Fraction | None) -> str:
@@ -93,8 +98,9 @@ def row_dict(row: Row) -> dict[str, Any]:
         "path": row.path, "name": row.name, "kind": row.kind, "depth": row.depth,
         "leaf": row.leaf, "head": row.head, "input": list(row.input), "output": list(row.output),
         "settings": row.settings, "params": row.params, "trainable_params": row.trainable_params,
-        "buffers": row.buffers, "macs": row.macs, "rf": max(row.rf), "rf_hw": list(row.rf),
-        "jump_hw": list(row.jump), "rf_start_hw": [_json_number(v) for v in row.rf_start],
+        "buffers": row.buffers, "macs": row.macs, "rf": _json_number(max(row.rf)),
+        "rf_hw": [_json_number(v) for v in row.rf], "jump_hw": [_json_number(v) for v in row.jump],
+        "rf_start_hw": [_json_number(v) for v in row.rf_start],
         "activation_bytes": row.activation_bytes, "formula": list(row.formula),
     }
 
@@ -224,9 +230,6 @@ def to_json(obj: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Row tables shared by the rich, Markdown and CSV renderers
 
-TABLE_COLUMNS = ("Layer", "Kind", "Output", "Settings", "Params", "MACs", "RF", "Act. mem")
-
-
 def convention_text(analysis: Analysis) -> str:
     """The sentence saying how ``analysis``'s MACs column was counted (``--convention``)."""
     if analysis.convention == "macs":
@@ -245,25 +248,9 @@ def macs_label(analysis: Analysis) -> str:
     return get(analysis.convention).unit
 
 
-def table_columns(analysis: Analysis) -> tuple[str, ...]:
-    return tuple(macs_label(analysis) if c == "MACs" else c for c in TABLE_COLUMNS)
-
-
-def _row_cells(row: Row, numbers: Numbers) -> list[str]:
-    kind = f"{row.kind} (head)" if row.head else row.kind
-    return [row.path, kind, shape_text(row.output), row.settings,
-            numbers.count(row.params, blank_zero=True), numbers.count(row.macs, blank_zero=True),
-            pair_text(row.rf), numbers.bytes(row.activation_bytes)]
-
-
-def _total_cells(analysis: Analysis, numbers: Numbers) -> list[str]:
-    t = analysis.totals
-    return ["Total", "", shape_text(analysis.output), "", numbers.count(t.params),
-            numbers.count(t.macs), "", numbers.bytes(t.activation_bytes)]
-
-
-def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
-    """What the table's footer says: input, counts in words, the MAC convention, warnings."""
+def footer_lines(analysis: Analysis, numbers: Numbers, warnings: bool = True) -> list[str]:
+    """What the table's footer says: input, counts in words, the MAC convention, and (unless
+    ``warnings`` is false) the warnings and notes."""
     t = analysis.totals
     lines = [
         f"{analysis.spec.title} — input {shape_text(analysis.input)}, batch {analysis.batch}, "
@@ -277,6 +264,12 @@ def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
                      f"MACs {exact_count(t.head_macs)} and activations "
                      f"{numbers.bytes(t.head_activation_bytes)} (not in the totals)")
     lines.append(convention_text(analysis) + "; RF: receptive field in input pixels")
+    return lines + (warning_lines(analysis) if warnings else [])
+
+
+def warning_lines(analysis: Analysis) -> list[str]:
+    """The floor warnings, one line each, and one line naming the layers with notes."""
+    lines = []
     warnings = [w for w in analysis.warnings if w.severity == "warning"]
     notes = [w for w in analysis.warnings if w.severity == "note"]
     lines += [f"warning: {w.message}" for w in warnings]
@@ -291,14 +284,19 @@ def footer_lines(analysis: Analysis, numbers: Numbers) -> list[str]:
     return lines
 
 
-def analysis_markdown(analysis: Analysis, depth: int | None, numbers: Numbers) -> str:
-    rows = [_row_cells(r, numbers) for r in analysis.at_depth(depth)]
-    rows.append([f"**{c}**" if c else "" for c in _total_cells(analysis, numbers)])
-    text = _markdown_table(table_columns(analysis), rows, right=range(4, 8))
+def analysis_markdown(analysis: Analysis, depth: int | None, numbers: Numbers,
+                      columns: str | Iterable[str] | None = None, wide: bool = False,
+                      warnings: bool = True) -> str:
+    keys = table_column_keys(columns, wide, markdown=True)
+    headers, rows = _analysis_cells(analysis, keys, numbers, depth)
+    cells = [c for c, _ in rows]
+    cells[-1] = [f"**{c}**" if c else "" for c in cells[-1]]
+    text = _markdown_table(headers, cells, right=[i for i, k in enumerate(keys) if COLUMNS[k][2]])
     formulas = explain_lines(analysis)
     if formulas:
         text += "\n```\n" + "\n".join(formulas) + "\n```\n"
-    return text + "\n" + "\n".join(f"- {line}" for line in footer_lines(analysis, numbers)) + "\n"
+    return text + "\n" + "\n".join(f"- {line}" for line in
+                                   footer_lines(analysis, numbers, warnings=warnings)) + "\n"
 
 
 def _markdown_table(header: Iterable[str], rows: list[list[str]], right: Iterable[int]) -> str:
@@ -334,6 +332,10 @@ class _SafeCsvWriter:
             self.writerow(row)
 
 
+SHAPE_CSV_COLUMNS = tuple(f"{side}_{axis}" for side in ("input", "output")
+                          for axis in ("c", "h", "w", "d", "l"))
+
+
 def _csv_writer() -> tuple[Any, Any]:
     """A CSV writer with Unix line ends into a string buffer: (buffer, writer); text cells that
     would be spreadsheet formulas are neutralised (:func:`csv_cell`)."""
@@ -346,19 +348,37 @@ def _csv_writer() -> tuple[Any, Any]:
 
 CSV_COLUMNS = ("path", "kind", "depth", "leaf", "head", "output", "settings", "params",
                "trainable_params", "buffers", "macs", "rf", "jump", "activation_bytes",
-               "rf_start", "formula")
+               "rf_start", "formula",
+               # added after the first release (docs/json.md): rows of several runs can be
+               # concatenated, and shapes read back without splitting text
+               "spec", "batch", "dtype", *SHAPE_CSV_COLUMNS)
+
+
+def shape_csv_cells(shape: Iterable[Any]) -> list[Any]:
+    """A shape as its C, H, W, D and L cells: a map's C×H×W, a volume's D too, a sequence's
+    C and L; a vector's length in C; the axes it lacks empty."""
+    dims = list(shape)
+    c, *spatial = dims
+    if len(spatial) == 1:
+        return [c, "", "", "", spatial[0]]
+    if len(spatial) == 3:
+        return [c, spatial[1], spatial[2], spatial[0], ""]
+    return [c, *spatial, *[""] * (2 - len(spatial)), "", ""]
 
 
 def analysis_csv(analysis: Analysis, depth: int | None) -> str:
-    """One CSV line per row at the depth; exact integers; shapes as C×H×W with 'x'."""
+    """One CSV line per row at the depth; exact integers; shapes as C×H×W with 'x', and again
+    as one integer column per axis."""
     out, writer = _csv_writer()
     writer.writerow(CSV_COLUMNS)
+    run = [analysis.spec.name, analysis.batch, analysis.dtype]
     for r in analysis.at_depth(depth):
         writer.writerow([r.path, r.kind, r.depth, int(r.leaf), int(r.head),
                          "x".join(map(str, r.output)), r.settings, r.params, r.trainable_params,
                          r.buffers, r.macs, "x".join(map(str, r.rf)), "x".join(map(str, r.jump)),
                          r.activation_bytes, "x".join(map(start_text, r.rf_start)),
-                         "; ".join(r.formula)])
+                         "; ".join(r.formula), *run, *shape_csv_cells(r.input),
+                         *shape_csv_cells(r.output)])
     return out.getvalue()
 
 
@@ -377,19 +397,32 @@ def share_bar(part: int, whole: int, width: int = 10) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Tables and reports laid out here
+#
+# A table printed to a terminal fits the terminal's width without ever cutting a cell: first
+# headers get shorter (a short form where the table gives one, else wrapped at their spaces),
+# then prose columns wrap at spaces, then the columns a table marks as optional go (and a line
+# under it says which), and what is still too wide is printed as several tables side by side in
+# turn, each starting with the label column. Piped output is laid out at its natural width and
+# never wrapped.
 
-# Where stdout is not a terminal, the console is at least this wide, so that tables piped to a
-# file or a pager are not cut to 80 columns.
-MIN_PIPE_WIDTH = 200
+# The width a console that is not a terminal lays out at: in effect, no limit.
+PIPE_WIDTH = 1_000_000
+MIN_PIPE_WIDTH = PIPE_WIDTH  # the old name
 
 
 def console() -> Any:
-    """The rich console the commands print to."""
+    """The rich console the commands print to: the terminal's width on a terminal, else no limit
+    (so that forced colour into a pipe or a file is never wrapped either)."""
     from rich.console import Console
+
+    import os
 
     con = Console()
     if not con.is_terminal:
-        con = Console(width=max(con.width, MIN_PIPE_WIDTH))
+        con = Console(width=PIPE_WIDTH)
+    elif con.is_dumb_terminal and os.environ.get("COLUMNS", "").isdigit():
+        # rich takes a dumb terminal as 80 wide unless given both sizes
+        con = Console(width=int(os.environ["COLUMNS"]), height=con.height)
     return con
 
 
@@ -399,82 +432,249 @@ def _cell_width(text: str) -> int:
     return cell_len(text)
 
 
+def wrap_words(text: str, width: int, measure: Callable[[str], int] = len,
+               indent: str = "") -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken only at single spaces (a word longer
+    than the width has a line of its own, whole); lines after the first start with ``indent``."""
+    stripped = text.lstrip(" ")
+    words = stripped.split(" ")
+    line = text[:len(text) - len(stripped)] + words[0]
+    lines: list[str] = []
+    for word in words[1:]:
+        if line.strip() and measure(line) + 1 + measure(word) > width:
+            lines.append(line)
+            line = indent + word
+        else:
+            line += " " + word
+    lines.append(line)
+    return lines
+
+
+def _words_width(text: str, measure: Callable[[str], int]) -> int:
+    return max((measure(w) for line in text.split("\n") for w in line.split(" ")), default=0)
+
+
+class _Layout:
+    """Where a table's columns go at one width: blocks of column indices (the first column
+    starts each), each column's width, its header's lines, the columns left out."""
+
+    def __init__(self, blocks: list[list[int]], widths: list[int], headers: list[list[str]],
+                 dropped: list[int], short: bool):
+        self.blocks = blocks
+        self.widths = widths
+        self.headers = headers
+        self.dropped = dropped
+        self.short = short  # short headers in use (the legend explains them)
+
+
 class TextTable:
     """A table that looks like rich's ``Table(box=None, pad_edge=False)`` (columns two spaces
     apart, an italic title, a bold header) but is laid out here: each column's width is measured
-    once and each line written as one run of text per style. rich's Table measures and renders
-    every cell through its layout engine, about half a millisecond a row (a quarter of a second
-    for ResNet-152's 523 rows); this takes microseconds a row.
+    once and each line written as one run of text per style (rich's Table takes half a
+    millisecond a row, a quarter of a second for ResNet-152).
 
-    It is a rich renderable, so that rich writes it in colour to a terminal; :class:`Report`
-    writes it as plain text elsewhere. When it is wider than the space it has, or a cell holds a
-    line break or a tab, or the title is wider than the table, it hands over to a rich ``Table``
-    of the same cells, which wraps text columns and never shortens a number. Cells are printed as given,
-    never read as rich markup.
+    It is a rich renderable, so that rich writes it in colour to a terminal, fitted to the
+    terminal's width (see above); :class:`Report` writes it as plain text elsewhere. Cells are
+    printed as given, never read as rich markup, and never cut: numbers (right-justified
+    columns) and the first column are never even wrapped.
+
+    ``short``: column → a shorter header for narrow terminals, explained by ``legend`` (a line
+    printed under the title whenever a short header is used). ``wrap``: columns of prose, which
+    may wrap at spaces. ``drop``: the columns that may be left out, first to go first; ``note``
+    says which went (it gets their headers and the width).
     """
 
     def __init__(self, title: str | None, headers: Iterable[str], right: Iterable[int] = (),
-                 styles: dict[int, str] | None = None):
+                 styles: dict[int, str] | None = None, *, short: dict[int, str] | None = None,
+                 legend: str | None = None, wrap: Iterable[int] = (), drop: Iterable[int] = (),
+                 note: Callable[[list[str], int], str] | None = None):
         self.title = title
         self.headers = list(headers)
         self.right = frozenset(right)  # right-justified columns; the others are left-justified
         self.styles = styles or {}  # column → rich style of its cells (not of its header)
+        self.short = short or {}
+        self.legend = legend
+        self.wrap = frozenset(wrap) - self.right - {0}
+        self.drop = [c for c in drop if c != 0]
+        self.note = note or _hidden_note
         self.rows: list[tuple[list[str], str | None]] = []
+        self._measured: Any = None
 
     def add_row(self, cells: list[str], style: str | None = None) -> None:
-        self.rows.append((cells, style))
+        self.rows.append(([c.replace("\t", " ") for c in cells], style))
+        self._measured = None
 
-    def _widths(self, max_width: int) -> tuple[list[int], bool] | None:
-        """Each column's width, and whether every cell is as wide as it is long (so that str's
-        own padding is right); None where the rich Table must lay the table out instead."""
-        columns = list(zip(self.headers, *(cells for cells, _ in self.rows)))
-        text = "".join("".join(column) for column in columns)
-        # every character one cell wide (none wide, as CJK and emoji, nor of zero width)
-        narrow = all(_cell_width(c) == 1 for c in set(text))
-        widths = [max(map(len if narrow else _cell_width, column)) for column in columns]
-        width = sum(widths) + 2 * (len(widths) - 1)
-        if (width > max_width or "\n" in text or "\t" in text
-                or (self.title and _cell_width(self.title) > width)):
-            return None
-        return widths, narrow
+    # -- measuring and fitting
 
-    def _pad(self, cells: list[str], widths: list[int], narrow: bool) -> list[str]:
-        if narrow:
-            return [c.rjust(w) if i in self.right else c.ljust(w)
-                    for i, (c, w) in enumerate(zip(cells, widths))]
-        pads = [" " * (w - _cell_width(c)) for c, w in zip(cells, widths)]
-        return [p + c if i in self.right else c + p for i, (c, p) in enumerate(zip(cells, pads))]
+    def _measure(self) -> tuple[Callable[[str], int], list[int], list[int]]:
+        """The width function, each column's widest cell line and each column's longest word."""
+        if self._measured is None:
+            columns = list(zip(*(cells for cells, _ in self.rows))) or [()] * len(self.headers)
+            text = "".join(self.headers) + "".join("".join(column) for column in columns)
+            # every character one cell wide (none wide, as CJK and emoji, nor of zero width)
+            narrow = all(_cell_width(c) == 1 for c in set(text) - {"\n"})
+            measure = len if narrow else _cell_width
+            content = [max((measure(line) for cell in column for line in cell.split("\n")),
+                           default=0) for column in columns]
+            words = [_words_width("\n".join(column), measure) if i in self.wrap else content[i]
+                     for i, column in enumerate(columns)]
+            self._measured = measure, content, words
+        return self._measured
 
-    def plain_lines(self, max_width: int) -> list[str] | None:
-        """The table as lines of plain text (no trailing spaces), or None where it needs rich."""
-        layout = self._widths(max_width)
-        if layout is None:
-            return None
-        widths, narrow = layout
+    def layout(self, max_width: int | None = None) -> _Layout:
+        """Where everything goes within ``max_width`` cells (None: at the natural width)."""
+        measure, content, words = self._measure()
+        n = len(self.headers)
+        full = [max(content[i], max(map(measure, self.headers[i].split("\n")))) for i in range(n)]
+        span = lambda cols, ws: sum(ws[c] for c in cols) + 2 * (len(cols) - 1)  # noqa: E731
+        cols = list(range(n))
+        if max_width is None or span(cols, full) <= max_width:
+            return _Layout([cols], full, [h.split("\n") for h in self.headers], [], False)
+        # 1. shorter headers
+        headers = list(self.headers)
+        widths = list(full)
+        short = False
+
+        def compact(i: int) -> tuple[str, int]:
+            header = self.short.get(i, self.headers[i])
+            return header, max(content[i], _words_width(header, measure))
+
+        for i in range(n):  # all at once, so that like columns look alike
+            header, width = compact(i)
+            if width < widths[i] or i in self.short:
+                headers[i], widths[i] = header, width
+                short = short or i in self.short
+        # 2. prose wraps at spaces, to a comfortable width; 3. the optional columns go;
+        # 4. prose wraps down to its longest word
+        def wrap(comfortable: int) -> None:
+            for i in sorted(self.wrap):
+                excess = span(cols, widths) - max_width
+                if excess <= 0:
+                    break
+                floor = max(words[i], _words_width(headers[i], measure),
+                            min(comfortable, widths[i]))
+                widths[i] = max(floor, widths[i] - excess)
+
+        wrap(24)
+        dropped = []
+        for i in self.drop:
+            if span(cols, widths) <= max_width:
+                break
+            cols.remove(i)
+            dropped.append(i)
+        wrap(0)
+        # 5. what is still too wide: tables in turn, each starting with the first column
+        blocks = [[cols[0]]]
+        for i in cols[1:]:
+            if len(blocks[-1]) > 1 and span(blocks[-1] + [i], widths) > max_width:
+                blocks.append([cols[0]])
+            blocks[-1].append(i)
+        lines = [wrap_words(h, widths[i], measure) if "\n" not in h else h.split("\n")
+                 for i, h in enumerate(headers)]
+        return _Layout(blocks, widths, lines, dropped, short)
+
+    # -- writing
+
+    def _cell_lines(self, cells: list[str], layout: _Layout, cols: list[int]) -> list[list[str]]:
+        measure = self._measure()[0]
+        out = []
+        for i in cols:
+            text = cells[i]
+            if i in self.wrap and measure(text) > layout.widths[i]:
+                out.append(wrap_words(text, layout.widths[i], measure))
+            else:
+                out.append(text.split("\n"))
+        return out
+
+    def _lines(self, cell_lines: list[list[str]], cols: list[int], layout: _Layout,
+               style: str | None, column_styles: dict[int, str],
+               top: bool = False) -> list[list[tuple[str, str | None]]]:
+        """Lines of (text, style) runs, padded to the columns' widths, no trailing spaces."""
+        measure = self._measure()[0]
+        height = max(map(len, cell_lines))
+        lines = []
+        for k in range(height):
+            runs: list[list[Any]] = []
+            for i, parts in zip(cols, cell_lines):
+                offset = height - len(parts) if top else 0  # headers sit on the rule below them
+                text = parts[k - offset] if 0 <= k - offset < len(parts) else ""
+                pad = " " * (layout.widths[i] - measure(text))
+                text = pad + text if i in self.right else text + pad
+                run_style = " ".join(filter(None, (column_styles.get(i), style))) or None
+                if runs and runs[-1][0] == run_style:
+                    runs[-1][1] += "  " + text
+                else:
+                    if runs:
+                        runs[-1][1] += "  "
+                    runs.append([run_style, text])
+            while runs and not runs[-1][1].strip():
+                runs.pop()
+            if runs:
+                runs[-1][1] = runs[-1][1].rstrip()
+            lines.append([(text, run_style) for run_style, text in runs])
+        return lines
+
+    def styled_lines(self, max_width: int | None = None) -> list[list[tuple[str, str | None]]]:
+        """The table, fitted to ``max_width`` (None: natural width), as lines of styled runs."""
+        layout = self.layout(max_width)
+        out: list[list[tuple[str, str | None]]] = []
+        for b, cols in enumerate(layout.blocks):
+            if b:
+                out.append([])
+            if self.title:
+                title = self.title if not b else f"{self.title} (continued)"
+                out += [[(line, "table.title")] for line in
+                        (wrap_words(title, max_width) if max_width else [title])]
+            if layout.short and self.legend and not b:
+                out += [[(line, "dim")] for line in
+                        (wrap_words(self.legend, max_width) if max_width else [self.legend])]
+            out += self._lines([layout.headers[i] for i in cols], cols, layout, "bold", {},
+                               top=True)
+            for cells, style in self.rows:
+                out += self._lines(self._cell_lines(cells, layout, cols), cols, layout, style,
+                                   self.styles)
+        if layout.dropped:
+            note = self.note([self.headers[i].replace("\n", " ") for i in layout.dropped],
+                             max_width or 0)
+            out += [[(line, "dim")] for line in wrap_words(note, max_width or len(note))]
+        return out
+
+    def plain_lines(self, max_width: int | None = None) -> list[str]:
+        """The table as lines of plain text (no trailing spaces)."""
+        if max_width is None and not self.short and self._simple():
+            return self._fast_lines()
+        return ["".join(text for text, _ in line) for line in self.styled_lines(max_width)]
+
+    def _simple(self) -> bool:
+        measure = self._measure()[0]
+        return measure is len and "\n" not in "".join(self.headers) and not any(
+            "\n" in c for cells, _ in self.rows for c in cells)
+
+    def _fast_lines(self) -> list[str]:
+        """The natural layout of a table of one-line, narrow cells: one format string for every
+        row (str.format pads in C), for ResNet-152's 523 rows."""
+        layout = self.layout(None)
+        widths = layout.widths
+        fmt = "  ".join(f"{{:{'>' if i in self.right else '<'}{w}}}"
+                        for i, w in enumerate(widths)).format
         lines = [self.title] if self.title else []
-        lines.append("  ".join(self._pad(self.headers, widths, narrow)).rstrip())
-        if narrow:  # one format string for every row: str.format pads in C
-            line = "  ".join(f"{{:{'>' if i in self.right else '<'}{w}}}"
-                             for i, w in enumerate(widths)).format
-            lines += [line(*cells).rstrip() for cells, _ in self.rows]
-        else:
-            lines += ["  ".join(self._pad(cells, widths, narrow)).rstrip()
-                      for cells, _ in self.rows]
+        lines.append(fmt(*self.headers).rstrip())
+        lines += [fmt(*cells).rstrip() for cells, _ in self.rows]
         return lines
 
     def rich_table(self) -> Any:
-        """The same cells as a rich ``Table``."""
+        """The same cells as a rich ``Table`` (for comparison in the tests)."""
         from rich.table import Table
         from rich.text import Text
 
         table = Table(title=self.title, title_justify="left", header_style="bold", box=None,
                       pad_edge=False)
         for i, header in enumerate(self.headers):
-            if i in self.right:  # numbers: never shortened to "2.4…", whatever the width
+            if i in self.right:
                 longest = max((_cell_width(cells[i]) for cells, _ in self.rows), default=0)
                 table.add_column(Text(header), justify="right", no_wrap=True,
                                  min_width=longest, style=self.styles.get(i))
-            else:  # text: wrapped (at spaces where it has them, else folded), never cut
+            else:
                 table.add_column(Text(header), justify="left", overflow="fold",
                                  style=self.styles.get(i))
         for cells, style in self.rows:
@@ -484,54 +684,38 @@ class TextTable:
     def __rich_measure__(self, console: Any, options: Any) -> Any:
         from rich.measure import Measurement
 
-        layout = self._widths(options.max_width)
-        if layout is None:
-            return Measurement.get(console, options, self.rich_table())
-        width = sum(layout[0]) + 2 * (len(layout[0]) - 1)
+        layout = self.layout(options.max_width)
+        width = max(sum(layout.widths[i] for i in block) + 2 * (len(block) - 1)
+                    for block in layout.blocks)
         return Measurement(width, width)
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.segment import Segment
-        from rich.text import Text
+        yield from _segments(console, self.styled_lines(options.max_width))
 
-        layout = self._widths(options.max_width)
-        if layout is None:
-            yield self.rich_table()
-            return
-        widths, narrow = layout
-        if self.title:
-            yield Text(self.title, style="table.title")
-        styles: dict[str, Any] = {}
 
-        def line(cells: list[str], row_style: str | None, column_styles: dict[int, str]) -> Any:
-            runs: list[list[str]] = []  # [style, text]: one segment per run of equal style
-            for i, text in enumerate(self._pad(cells, widths, narrow)):
-                style = " ".join(filter(None, (column_styles.get(i), row_style)))
-                if runs and runs[-1][0] == style:
-                    runs[-1][1] += "  " + text
-                else:
-                    if runs:
-                        runs[-1][1] += "  "
-                    runs.append([style, text])
-            while runs and not runs[-1][1].strip():  # no trailing spaces
-                runs.pop()
-            if runs:
-                runs[-1][1] = runs[-1][1].rstrip()
-            for style, text in runs:
-                if style not in styles:
-                    styles[style] = console.get_style(style) if style else None
-                yield Segment(text, styles[style])
-            yield Segment.line()
+def _hidden_note(headers: list[str], width: int) -> str:
+    return (f"Not shown at {width} columns: {', '.join(headers)} "
+            f"(--wide shows every column; --columns chooses)")
 
-        yield from line(self.headers, "bold", {})
-        for cells, style in self.rows:
-            yield from line(cells, style, self.styles)
+
+def _segments(console: Any, lines: list[list[tuple[str, str | None]]]) -> Any:
+    """Styled lines as rich segments, each style parsed once."""
+    from rich.segment import Segment
+
+    styles: dict[str, Any] = {}
+    for line in lines:
+        for text, style in line:
+            if style and style not in styles:
+                styles[style] = console.get_style(style)
+            yield Segment(text, styles[style] if style else None)
+        yield Segment.line()
 
 
 class Report:
     """What a command prints: tables and lines of text, each line with a rich style. rich writes
-    it where colour may be wanted (a terminal, FORCE_COLOR); elsewhere :meth:`plain` gives the
-    same text without rich, unless something in it needs rich's wrapping."""
+    it where colour may be wanted (a terminal, FORCE_COLOR), fitted to the terminal: tables as
+    :class:`TextTable` says, lines wrapped at spaces with a hanging indent. Elsewhere
+    :meth:`plain` gives the same text at its natural width, without rich and never wrapped."""
 
     def __init__(self) -> None:
         self.parts: list[TextTable | tuple[str, str | None]] = []
@@ -543,28 +727,42 @@ class Report:
     def line(self, text: str = "", style: str | None = None) -> None:
         self.parts.append((text, style))
 
-    def plain(self, max_width: int = MIN_PIPE_WIDTH) -> str | None:
-        """The report as plain text, or None where a line is too wide or holds a tab or line
-        break (rich wraps those)."""
-        lines: list[str] = []
+    def styled_lines(self, max_width: int | None = None) -> list[list[tuple[str, str | None]]]:
+        measure = _cell_width
+        out: list[list[tuple[str, str | None]]] = []
         for part in self.parts:
             if isinstance(part, TextTable):
-                table = part.plain_lines(max_width)
-                if table is None:
-                    return None
-                lines += table
+                out += part.styled_lines(max_width)
+                continue
+            text, style = part
+            for line in text.replace("\t", " ").split("\n"):
+                if max_width is None or measure(line) <= max_width:
+                    out.append([(line, style)] if line else [])
+                    continue
+                indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+                out += [[(piece, style)] for piece in wrap_words(line, max_width, measure, indent)]
+        return out
+
+    def plain(self, max_width: int | None = None) -> str:
+        """The report as plain text: at its natural width, or fitted to ``max_width`` cells as
+        rich prints it on a terminal that wide."""
+        lines: list[str] = []
+        for part in self.parts:
+            if isinstance(part, TextTable) and max_width is None:
+                lines += part.plain_lines()
+            elif isinstance(part, TextTable):
+                lines += part.plain_lines(max_width)
+            elif max_width is None and "\n" not in part[0] and "\t" not in part[0]:
+                lines.append(part[0])
             else:
-                text = part[0]
-                if "\n" in text or "\t" in text or _cell_width(text) > max_width:
-                    return None
-                lines.append(text)
+                report = Report()
+                report.parts.append(part)
+                lines += ["".join(t for t, _ in line) for line in report.styled_lines(max_width)]
         return "".join(f"{line}\n" for line in lines)
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.text import Text
-
-        for part in self.parts:
-            yield part if isinstance(part, TextTable) else Text(part[0], style=part[1] or "")
+        width = options.max_width if options.max_width < PIPE_WIDTH else None
+        yield from _segments(console, self.styled_lines(width))
 
 
 def plain_text(renderable: Any) -> str | None:
@@ -588,18 +786,152 @@ def plain_text(renderable: Any) -> str | None:
     return renderable.plain()
 
 
-def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> Report:
-    """The layer table with a totals row, then the footer."""
-    label = macs_label(analysis)  # the bar is the share of whatever the MACs column counts
-    headers = [*table_columns(analysis), "MAC share" if label == "MACs" else f"{label} share"]
-    report = Report()
-    table = report.table(TextTable(f"{analysis.spec.name}: {analysis.spec.title}", headers,
-                                   right=range(4, 8), styles={8: "cyan"}))
-    whole = analysis.totals.macs
+# The layer table's columns (``--columns``): key → (header, short header, right-justified). The
+# MACs headers are the convention's unit where it is not plain MACs.
+COLUMNS: dict[str, tuple[str, str, bool]] = {
+    "layer": ("Layer", "Layer", False),
+    "kind": ("Kind", "Kind", False),
+    "input": ("Input", "Input", False),
+    "output": ("Output", "Output", False),
+    "settings": ("Settings", "Settings", False),
+    "params": ("Params", "Params", True),
+    "params%": ("Params %", "P%", True),
+    "trainable": ("Trainable", "Train.", True),
+    "buffers": ("Buffers", "Buf.", True),
+    "macs": ("MACs", "MACs", True),
+    "macs%": ("MACs %", "M%", True),
+    "rf": ("RF", "RF", True),
+    "act": ("Act. mem", "Act.", True),
+    "share": ("MAC share", "Share", False),
+}
+DEFAULT_COLUMNS = ("layer", "kind", "output", "settings", "params", "macs", "rf", "act", "share")
+# what a narrow terminal leaves out of the default table, first to go first
+DROP_ORDER = ("share", "act", "rf", "settings", "kind")
+
+
+def table_column_keys(columns: str | Iterable[str] | None = None, wide: bool = False,
+                      markdown: bool = False) -> list[str]:
+    """The columns to show: ``columns`` (comma-separated keys of :data:`COLUMNS`, in order; the
+    layer column is always first), every column for ``wide``, else the default (without the
+    share bar in Markdown)."""
+    if columns is None:
+        keys = list(COLUMNS) if wide else [k for k in DEFAULT_COLUMNS
+                                           if not (markdown and k == "share")]
+        return keys
+    if isinstance(columns, str):
+        columns = [c.strip().lower() for c in columns.split(",") if c.strip()]
+    keys = ["layer"]
+    for key in columns:
+        key = {"mem": "act", "activations": "act", "mac%": "macs%", "param%": "params%"}.get(
+            key, key)
+        if key not in COLUMNS:
+            from .errors import OptionError
+
+            raise OptionError(f"--columns: unknown column {key!r}; choose from "
+                              + ", ".join(COLUMNS))
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _percent(part: int, whole: int) -> str:
+    if not part:
+        return "—"
+    if whole <= 0:
+        return "—"
+    share = 100 * part / whole
+    return "<0.1%" if share < 0.05 else f"{share:.1f}%"
+
+
+def _analysis_cells(analysis: Analysis, keys: list[str], numbers: Numbers,
+                    depth: int | None) -> tuple[list[str], list[tuple[list[str], str | None]]]:
+    """Headers and (cells, style) rows, the totals row last."""
+    label = macs_label(analysis)
+    t = analysis.totals
+    headers = []
+    for key in keys:
+        header = COLUMNS[key][0]
+        if label != "MACs":
+            header = header.replace("MACs", label).replace("MAC share", f"{label} share")
+        headers.append(header)
+    whole = t.macs
+
+    def cell(row: Row, key: str) -> str:
+        if key == "layer":
+            return row.path
+        if key == "kind":
+            return f"{row.kind} (head)" if row.head else row.kind
+        if key == "input":
+            return shape_text(row.input)
+        if key == "output":
+            return shape_text(row.output)
+        if key == "settings":
+            return row.settings
+        if key == "params":
+            return numbers.count(row.params, blank_zero=True)
+        if key == "params%":
+            return _percent(row.params, t.params)
+        if key == "trainable":
+            return numbers.count(row.trainable_params, blank_zero=True)
+        if key == "buffers":
+            return numbers.count(row.buffers, blank_zero=True)
+        if key == "macs":
+            return numbers.count(row.macs, blank_zero=True)
+        if key == "macs%":
+            return _percent(row.macs, whole)
+        if key == "rf":
+            return pair_text(row.rf)
+        if key == "act":
+            return numbers.bytes(row.activation_bytes)
+        return share_bar(row.macs, whole)
+
+    totals = {"layer": "Total", "input": shape_text(analysis.input),
+              "output": shape_text(analysis.output), "params": numbers.count(t.params),
+              "params%": "100%" if t.params else "—",
+              "trainable": numbers.count(t.trainable_params), "buffers": numbers.count(t.buffers),
+              "macs": numbers.count(t.macs), "macs%": "100%" if t.macs else "—",
+              "act": numbers.bytes(t.activation_bytes)}
+    rows: list[tuple[list[str], str | None]] = []
     for row in analysis.at_depth(depth):
         style = "dim" if row.head else ("bold" if not row.leaf else None)
-        table.add_row([*_row_cells(row, numbers), share_bar(row.macs, whole)], style)
-    table.add_row([*_total_cells(analysis, numbers), ""], "bold")
+        rows.append(([cell(row, key) for key in keys], style))
+    rows.append(([totals.get(key, "") for key in keys], "bold"))
+    return headers, rows
+
+
+def analysis_table(analysis: Analysis, depth: int | None, numbers: Numbers,
+                   columns: str | Iterable[str] | None = None, wide: bool = False) -> TextTable:
+    """The layer table with its totals row. In the default columns a narrow terminal drops the
+    share bar first, then the other columns of :data:`DROP_ORDER`; columns chosen (``columns``,
+    ``wide``) are all kept."""
+    keys = table_column_keys(columns, wide)
+    headers, rows = _analysis_cells(analysis, keys, numbers, depth)
+    right = [i for i, key in enumerate(keys) if COLUMNS[key][2]]
+    drop = [keys.index(k) for k in DROP_ORDER if k in keys] if columns is None and not wide else []
+    styles = {keys.index("share"): "cyan"} if "share" in keys else {}
+    short = {i: COLUMNS[key][1] for i, key in enumerate(keys)
+             if COLUMNS[key][1] != COLUMNS[key][0] and key not in ("share",)}
+    table = TextTable(f"{analysis.spec.name}: {analysis.spec.title}", headers, right=right,
+                      styles=styles, short=short, drop=drop)
+    table.legend = _short_legend(keys, short, headers)
+    for cells, style in rows:
+        table.add_row(cells, style)
+    return table
+
+
+def _short_legend(keys: list[str], short: dict[int, str], headers: list[str]) -> str | None:
+    pairs = [f"{short[i]} = {headers[i]}" for i in sorted(short)
+             if short[i] not in headers[i].split(" ")[0:1]]
+    return "; ".join(pairs) if pairs else None
+
+
+def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers,
+                  columns: str | Iterable[str] | None = None, wide: bool = False,
+                  warnings: bool = True) -> Report:
+    """The layer table with a totals row, then the footer (``warnings=False``: without the
+    warnings and notes, which the command line writes to stderr)."""
+    report = Report()
+    report.table(analysis_table(analysis, depth, numbers, columns, wide))
     report.line()
     formulas = explain_lines(analysis)
     if formulas:
@@ -607,7 +939,7 @@ def analysis_rich(analysis: Analysis, depth: int | None, numbers: Numbers) -> Re
         for line in formulas:
             report.line(line)
         report.line()
-    for line in footer_lines(analysis, numbers):
+    for line in footer_lines(analysis, numbers, warnings=warnings):
         report.line(line, "yellow" if line.startswith("warning") else "dim")
     return report
 
@@ -670,11 +1002,33 @@ def comparison_csv(comparison: Comparison) -> str:
     return out.getvalue()
 
 
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"S{i + 1}"
+
+
+def _comparison_short(names: list[str], totals: bool) -> tuple[dict[int, str], str]:
+    """Short headers for a narrow terminal (the specs as A, B, …) and the legend saying so."""
+    n = len(names)
+    letters = [_letter(i) for i in range(n)]
+    if totals:
+        short = {1 + i: letters[i] for i in range(n)}
+        short.update({1 + n + i: f"{letters[i + 1]}/A" for i in range(n - 1)})
+    else:
+        short = {1 + i: f"{letters[i]} MACs" for i in range(n)}
+        short.update({1 + n + i: f"{letters[i]} params" for i in range(n)})
+        short.update({1 + 2 * n + i: f"MACs {letters[i + 1]}/A" for i in range(n - 1)})
+    legend = "; ".join(f"{letter} = {name}" for letter, name in zip(letters, names))
+    return short, legend
+
+
 def comparison_rich(comparison: Comparison, numbers: Numbers) -> Report:
     report = Report()
+    names = [a.spec.name for a in comparison.analyses]
     for title, (header, rows) in (("Totals", _comparison_totals(comparison, numbers)),
                                   ("Matching rows", _comparison_rows(comparison, numbers))):
-        table = report.table(TextTable(title, header, right=range(1, len(header))))
+        short, legend = _comparison_short(names, title == "Totals")
+        table = report.table(TextTable(title, header, right=range(1, len(header)), short=short,
+                                       legend=legend))
         for row in rows:
             table.add_row(row)
         report.line()
@@ -686,7 +1040,7 @@ def list_rich(analyses: list[Analysis], numbers: Numbers) -> Report:
     report = Report()
     label = macs_label(analyses[0]) if analyses else "MACs"
     table = report.table(TextTable("The zoo", ("Name", "Title", "Input", "Params", label),
-                                   right=(3, 4)))
+                                   right=(3, 4), wrap=(1,)))
     for a in analyses:
         table.add_row([a.spec.name, a.spec.title, shape_text(a.input),
                        numbers.count(a.totals.params), numbers.count(a.totals.macs)])
@@ -774,7 +1128,7 @@ def reconcile_rich(rec: Any, numbers: Numbers) -> Report:
     report.line(_head_line(rec.analysis), "bold")
     report.line()
     header, rows = _reconcile_totals(rec, numbers)
-    tables = [TextTable("Totals", header, right=(2, 3))]
+    tables = [TextTable("Totals", header, right=(2, 3), wrap=(4,))]
     header, rows2 = _reconcile_operators(rec, numbers)
     tables.append(TextTable("By operator", header, right=range(1, len(header))))
     for table, cells in zip(tables, (rows, rows2)):
@@ -840,6 +1194,14 @@ def memory_dict(report: Any, layers: bool = True) -> dict[str, Any]:
 
 MEMORY_COLUMNS = ("Layer", "Kind", "Output", "Live (inference)", "Saved for backward",
                   "Saved", "Fwd MACs", "Bwd MACs")
+# a narrow terminal: "Live" for "Live (inference)"; the kind, then the MAC columns, left out
+_MEMORY_SHORT = {3: "Live"}
+_MEMORY_DROP = (1, 7, 6)
+
+
+def _memory_note(headers: list[str], width: int) -> str:
+    return (f"Not shown at {width} columns: {', '.join(headers)}; Live: live bytes while the "
+            f"layer runs (inference)")
 
 
 def _memory_cells(m: Any, numbers: Numbers) -> list[str]:
@@ -878,7 +1240,9 @@ def memory_rich(report: Any, numbers: Numbers, layers: bool = True) -> Report:
     out = Report()
     if layers:
         table = out.table(TextTable(f"{report.analysis.spec.name}: memory per layer",
-                                    MEMORY_COLUMNS, right=(2, 3, 5, 6, 7)))
+                                    MEMORY_COLUMNS, right=(2, 3, 5, 6, 7), wrap=(4,),
+                                    short=_MEMORY_SHORT, drop=_MEMORY_DROP,
+                                    note=_memory_note))
         for m in report.layers:
             table.add_row(_memory_cells(m, numbers),
                           "bold" if m.path == report.activation_peak_at else None)
@@ -911,11 +1275,156 @@ def memory_csv(report: Any) -> str:
     return out.getvalue()
 
 
+# --------------------------------------------------------------------------------------------
+# Notebooks: short reprs, HTML tables (_repr_html_) and pandas data frames
+
+
+def analysis_repr(analysis: Analysis) -> str:
+    """A one-line repr: what was analysed and its totals (the rows are in ``.rows``)."""
+    t = analysis.totals
+    unread = sum(w.severity == "warning" for w in analysis.warnings)
+    convention = "" if analysis.convention == "macs" else f", convention={analysis.convention!r}"
+    return (f"<Analysis {analysis.spec.name!r}: input {shape_text(analysis.input)}, batch "
+            f"{analysis.batch}, {analysis.dtype}{convention}; {len(analysis.rows)} rows; params "
+            f"{exact_count(t.params)}, {macs_label(analysis)} {exact_count(t.macs)}, activations "
+            f"{human_bytes(t.activation_bytes)}"
+            + (f"; {unread} warning(s)" if unread else "") + ">")
+
+
+def comparison_repr(comparison: Comparison) -> str:
+    names = ", ".join(repr(a.spec.name) for a in comparison.analyses)
+    return f"<Comparison of {names}: {len(comparison.rows)} matching rows>"
+
+
+def memory_repr(report: Any) -> str:
+    return (f"<MemoryReport {report.analysis.spec.name!r}: batch {report.analysis.batch}, "
+            f"{report.analysis.dtype}; inference {human_bytes(report.inference_bytes)} (activation "
+            f"peak at {report.activation_peak_at}), training ({report.optimizer}) "
+            f"{human_bytes(report.training_bytes)}>")
+
+
+def report_html(report: Report) -> str:
+    """A :class:`Report` as HTML: each table a <table> (numbers right-aligned), the lines
+    between as preformatted text."""
+    from html import escape
+
+    out = ['<div class="cnncalc">']
+    text: list[str] = []
+
+    def flush() -> None:
+        if any(line.strip() for line in text):
+            out.append('<pre style="white-space: pre-wrap">'
+                       + escape("\n".join(text).strip("\n")) + "</pre>")
+        text.clear()
+
+    for part in report.parts:
+        if not isinstance(part, TextTable):
+            text.append(part[0])
+            continue
+        flush()
+        align = lambda i: ' style="text-align: right"' if i in part.right else \
+            ' style="text-align: left"'  # noqa: E731
+        rows = ["<tr>" + "".join(f"<th{align(i)}>{escape(h)}</th>"
+                                 for i, h in enumerate(part.headers)) + "</tr>"]
+        for cells, style in part.rows:
+            weight = ' style="font-weight: bold"' if style == "bold" else \
+                ' style="opacity: 0.6"' if style == "dim" else ""
+            rows.append(f"<tr{weight}>" + "".join(f"<td{align(i)}>{escape(c)}</td>"
+                                                  for i, c in enumerate(cells)) + "</tr>")
+        caption = f"<caption>{escape(part.title)}</caption>" if part.title else ""
+        out.append(f"<table>{caption}<thead>{rows[0]}</thead><tbody>{''.join(rows[1:])}"
+                   "</tbody></table>")
+    flush()
+    out.append("</div>")
+    return "".join(out)
+
+
+def analysis_html(analysis: Analysis, depth: int | None = None) -> str:
+    """The layer table and its footer (warnings included) as HTML, every column."""
+    return report_html(analysis_rich(analysis, depth, Numbers(False)))
+
+
+def comparison_html(comparison: Comparison) -> str:
+    return report_html(comparison_rich(comparison, Numbers(False)))
+
+
+def memory_html(report: Any) -> str:
+    return report_html(memory_rich(report, Numbers(False)))
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        from .errors import OptionError
+
+        raise OptionError("to_pandas() needs pandas: pip install pandas") from None
+    return pandas
+
+
+def analysis_dataframe(analysis: Analysis, depth: int | None = None) -> Any:
+    """The rows at ``depth`` (default: every layer) as a pandas DataFrame, one column per figure:
+    the CSV's columns (docs/json.md) with the receptive field and jump split per axis too, and
+    shapes as nullable integers (a vector's H and W are missing)."""
+    pandas = _pandas()
+    rows = analysis.at_depth(depth)
+    data: dict[str, list[Any]] = {
+        "path": [r.path for r in rows], "name": [r.name for r in rows],
+        "kind": [r.kind for r in rows], "depth": [r.depth for r in rows],
+        "leaf": [r.leaf for r in rows], "head": [r.head for r in rows],
+    }
+    for side in ("input", "output"):
+        for a, axis in enumerate("chw"):
+            data[f"{side}_{axis}"] = [getattr(r, side)[a] if a < len(getattr(r, side)) else None
+                                      for r in rows]
+    data["settings"] = [r.settings for r in rows]
+    for key in ("params", "trainable_params", "buffers", "macs", "activation_bytes"):
+        data[key] = [getattr(r, key) for r in rows]
+    for key in ("rf", "jump"):
+        for a, axis in enumerate("hw"):
+            data[f"{key}_{axis}"] = [getattr(r, key)[a] for r in rows]
+    data["spec"] = [analysis.spec.name] * len(rows)
+    data["batch"] = [analysis.batch] * len(rows)
+    data["dtype"] = [analysis.dtype] * len(rows)
+    frame = pandas.DataFrame(data)
+    shapes = [f"{side}_{axis}" for side in ("input", "output") for axis in "chw"]
+    return frame.astype({column: "Int64" for column in shapes})
+
+
+def memory_dataframe(report: Any) -> Any:
+    """The memory report's per-layer steps as a pandas DataFrame (``memory --format csv``)."""
+    pandas = _pandas()
+    return pandas.DataFrame([{
+        "path": m.path, "kind": m.kind, "output_bytes": m.output_bytes,
+        "live_bytes": m.live_bytes, "saved": m.saved, "saved_bytes": m.saved_bytes,
+        "forward_macs": m.forward_macs, "backward_macs": m.backward_macs,
+    } for m in report.layers])
+
+
+def comparison_dataframe(comparison: Comparison) -> Any:
+    """The matching rows as a pandas DataFrame: a row per path, ``SPEC_macs`` and
+    ``SPEC_params`` per spec (missing where a spec has no such row)."""
+    pandas = _pandas()
+    names = [a.spec.name for a in comparison.analyses]
+    records = []
+    for matched in comparison.rows:
+        record: dict[str, Any] = {"path": matched.path}
+        for metric in ("macs", "params"):
+            for name, row in zip(names, matched.rows):
+                record[f"{name}_{metric}"] = getattr(row, metric) if row else None
+        records.append(record)
+    frame = pandas.DataFrame(records)
+    return frame.astype({c: "Int64" for c in frame.columns if c != "path"})
+
+
 __all__ = [
     "FORMATS", "Numbers", "Report", "TextTable", "analysis_csv", "analysis_dict",
     "analysis_markdown", "analysis_rich", "comparison_csv", "comparison_dict",
     "comparison_markdown", "comparison_rich", "console", "human_bytes", "human_count", "list_csv",
     "list_dict", "list_markdown", "list_rich", "memory_csv", "memory_dict", "memory_markdown",
     "memory_rich", "plain_text", "reconcile_csv", "reconcile_dict", "reconcile_markdown",
-    "reconcile_rich", "share_bar", "to_json",
+    "reconcile_rich", "share_bar", "to_json", "analysis_dataframe", "analysis_html",
+    "analysis_repr", "analysis_table", "comparison_dataframe", "comparison_html",
+    "comparison_repr", "memory_dataframe", "memory_html", "memory_repr", "report_html",
+    "table_column_keys",
 ]

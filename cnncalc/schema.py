@@ -30,6 +30,17 @@ def _pair(item: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [item, {"type": "array", "items": item, "minItems": 2, "maxItems": 2}]}
 
 
+def _axes(item: dict[str, Any]) -> dict[str, Any]:
+    """One value for every spatial axis, or a list of one per axis (1 to 3)."""
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1,
+                             "maxItems": f.MAX_SPATIAL_RANK}]}
+
+
+_WORDS = {"type": "string", "pattern": r"^\s*([sS][aA][mM][eE]|[vV][aA][lL][iI][dD])\s*$"}
+_SCALE = {"type": "number", "exclusiveMinimum": 0}
+_BEFORE_AFTER = {"anyOf": [_NONNEGATIVE, {"type": "array", "items": _NONNEGATIVE,
+                                          "minItems": 2, "maxItems": 2}]}
+
 # One JSON Schema fragment per field parser of cnncalc/fields.py. A parser missing here makes
 # spec_schema() fail, so a new field type cannot slip into the registry without a schema.
 _PARSERS: dict[Any, dict[str, Any]] = {
@@ -40,6 +51,15 @@ _PARSERS: dict[Any, dict[str, Any]] = {
     f.padding: {"anyOf": [*_pair(_NONNEGATIVE)["anyOf"],
                           {"type": "string",
                            "pattern": r"^\s*([sS][aA][mM][eE]|[vV][aA][lL][iI][dD])\s*$"}]},
+    f.positive_axes: _axes(_POSITIVE),
+    f.nonnegative_axes: _axes(_NONNEGATIVE),
+    f.padding_axes: {"anyOf": [*_axes(_NONNEGATIVE)["anyOf"], _WORDS]},
+    f.positive_scale_axes: _axes(_SCALE),
+    f.before_after_axes: {"anyOf": [_NONNEGATIVE, {"type": "array", "items": _BEFORE_AFTER,
+                                                    "minItems": 1,
+                                                    "maxItems": f.MAX_SPATIAL_RANK}]},
+    f.tensor_name: {"type": ["string", "integer"],
+                    "description": "the name of a tensor in scope (as: NAME)"},
     f.boolean: {"type": "boolean"},
     f.number: {"type": "number"},
     f.probability: {"type": "number", "minimum": 0, "maximum": 1},
@@ -63,12 +83,20 @@ def _json_default(value: Any) -> Any:
 
 
 def _field_schema(kind: str, name: str, field: f.Field) -> dict[str, Any]:
-    try:  # a parser of cnncalc/fields.py, or one that carries its own (cnncalc/layers.py)
-        base = _PARSERS.get(field.parse) or field.parse.json_schema  # type: ignore[attr-defined]
-    except AttributeError:
-        raise TypeError(f"no JSON Schema for the parser of {kind}.{name}; add it to "
-                        "cnncalc/schema.py") from None
-    schema = {"description": field.doc, **_or_expression(base)}
+    try:
+        base = _PARSERS[field.parse]
+    except KeyError:
+        if hasattr(field.parse, "choices"):  # fields.choice(...)
+            base = {"type": "string", "enum": list(field.parse.choices)}
+            return _with_default({"description": field.doc, **_or_expression(base)}, field)
+        if not hasattr(field.parse, "json_schema"):  # a parser of layers.py carries its own
+            raise TypeError(f"no JSON Schema for the parser of {kind}.{name}; add it to "
+                            "cnncalc/schema.py") from None
+        base = field.parse.json_schema
+    return _with_default({"description": field.doc, **_or_expression(base)}, field)
+
+
+def _with_default(schema: dict[str, Any], field: f.Field) -> dict[str, Any]:
     if not field.required and field.default is not None:
         schema["default"] = _json_default(field.default)
     return schema
@@ -175,11 +203,12 @@ def spec_schema() -> dict[str, Any]:
         "title": {"type": ["string", "number"], "description": "one line shown above tables"},
         "description": {"type": ["string", "number"], "description": "what the spec is"},
         "source": {"type": ["string", "number"], "description": "where its figures come from"},
-        "input": {"description": "input shape per sample: C×H×W (3x224x224), or F for a vector",
+        "input": {"description": "input shape per sample: C×H×W (3x224x224), C×L, C×D×H×W, "
+                           "or F for a vector",
                   "anyOf": [{"type": "string", "pattern": SHAPE_PATTERN.pattern},
                             _POSITIVE,
                             {"type": "array", "items": _POSITIVE, "minItems": 1,
-                             "maxItems": 3}]},
+                             "maxItems": 4}]},
         "blocks": {"type": "object", "description": "named, parametrised groups of layers",
                    "propertyNames": {"not": {"enum": taken}},
                    "additionalProperties": {"$ref": "#/definitions/block"}},

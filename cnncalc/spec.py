@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import Location, SpecError, brief, has_control, printable
-from .fields import MAX_INT, MAX_INT_TEXT, FieldError
+from .fields import MAX_INT, MAX_INT_TEXT, FieldError, broadcast, is_per_axis
 from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
@@ -151,7 +151,8 @@ SHAPE_PATTERN = re.compile(r"^\s*\d+(\s*[x×X*,]\s*\d+)*\s*$")
 
 
 def parse_shape(value: Any) -> Shape:
-    """``3x224x224``, ``3×224×224`` or ``[3, 224, 224]`` (C×H×W), or one integer for a vector."""
+    """``3x224x224``, ``3×224×224`` or ``[3, 224, 224]``: C×H×W; also C×L (``2x16000``, 1-D),
+    C×D×H×W (``1x16x112x112``, 3-D) and one integer for a vector."""
     if isinstance(value, (list, tuple)):
         dims = list(value)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -167,10 +168,10 @@ def parse_shape(value: Any) -> Shape:
         raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")
     if any(isinstance(d, int) and abs(d) > MAX_INT for d in dims):
         raise ValueError(f"an input size is over the limit of {MAX_INT_TEXT}")
-    if len(dims) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                          for d in dims):
-        raise ValueError("an input shape needs three positive integers C×H×W (or one for a "
-                         f"vector), got {brief(value)}")
+    if len(dims) not in (1, 2, 3, 4) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                and d > 0 for d in dims):
+        raise ValueError("an input shape needs positive integers C×H×W (or C×L, C×D×H×W, or one "
+                         f"for a vector), got {brief(value)}")
     return tuple(dims)
 
 
@@ -306,9 +307,10 @@ class Deferred:
         """The expression's value, given the channels of each (id(scope), tensor) it reads."""
         mine = {name: count for (scope, name), count in channels.items() if scope == id(self.scope)}
         env = {**self.env, _CHANNELS: mine}
-        for name, value in self.env.items():
-            if isinstance(value, Deferred):
-                env[name] = value.value(channels)
+        used = {n.id for n in ast.walk(_parsed(self.text.strip())) if isinstance(n, ast.Name)}
+        for name in used:
+            if isinstance(self.env.get(name), Deferred):  # only what this expression reads
+                env[name] = self.env[name].value(channels)
         try:
             return _eval(_parsed(self.text.strip()), env, self.text)
         except KeyError as exc:  # pragma: no cover - lowering resolved every name
@@ -357,6 +359,7 @@ class _Context:
     nodes: list[int] = field(default_factory=lambda: [0])  # shared step counter, for MAX_NODES
     scope: Scope = field(default_factory=Scope)
     tensor_names: dict[str, Location] = field(default_factory=dict)  # every ``as``, spec-wide
+    rank: int = 2  # spatial axes of the spec's input: per-axis fields are broadcast to it
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
@@ -364,11 +367,11 @@ class _Context:
     def inside(self, block: str, env: dict[str, Any]) -> _Context:
         """The context of a block instance: its parameters and a scope of its own."""
         return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes,
-                        Scope(self.scope), self.tensor_names)
+                        Scope(self.scope), self.tensor_names, self.rank)
 
     def copy_with(self, env: dict[str, Any]) -> _Context:
         return _Context(self.file, self.blocks, env, self.stack, self.nodes, self.scope,
-                        self.tensor_names)
+                        self.tensor_names, self.rank)
 
 
 def _join(parent: str, name: str) -> str:
@@ -715,6 +718,12 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
     return node
 
 
+@lru_cache(maxsize=None)
+def per_axis_fields(kind: str) -> tuple[str, ...]:
+    """The kind's per-axis fields (kernel, stride, …): broadcast at load to the spec's rank."""
+    return tuple(key for key, f in REGISTRY[kind].fields.items() if is_per_axis(f.parse))
+
+
 def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
                 where: Location) -> Leaf:
     rule = REGISTRY[kind]
@@ -740,6 +749,14 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             if spec_field.required:
                 raise SpecError(f"{kind} needs {key} ({spec_field.doc})", where, path)
             config[key] = spec_field.default
+    for key in per_axis_fields(kind):
+        if isinstance(config[key], Deferred):
+            continue  # broadcast when the spec is analysed (cnncalc.graph.resolve_config)
+        try:
+            config[key] = broadcast(config[key], ctx.rank, key)
+        except FieldError as exc:
+            at = ctx.at(fields.position_of(key)) if key in fields else where
+            raise SpecError(str(exc), at, path) from None
     if not any(isinstance(v, Deferred) for v in config.values()):
         try:
             config = rule.finish(config)
@@ -830,7 +847,8 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
     for key in ("name", "title", "description", "source"):
         if key in data and not isinstance(data[key], (str, int, float)):
             raise SpecError(f"{key} must be text", Location(file, *data.position_of(key)))
-    ctx = _Context(file, _check_blocks(data.get("blocks"), file))
+    ctx = _Context(file, _check_blocks(data.get("blocks"), file),
+                   rank=len(shape) - 1 if len(shape) > 1 else 2)
     outputs = _outputs(data, file)
     try:
         items = _expand_list(data["layers"], ctx, "", Location(file, *data.position_of("layers")),
@@ -902,18 +920,27 @@ def read_spec_file(path: Path) -> Spec:
             chunks.append(chunk)
             size += len(chunk)
         raw = b"".join(chunks)
-        if len(raw) > limit:
-            raise SpecError(f"the file is over {limit:,} bytes; specs are limited "
-                            f"to {MAX_YAML_CHARS:,} characters", Location(shown))
-        text = raw.decode("utf-8")
     except PermissionError:
         raise SpecError("permission denied", Location(shown)) from None
-    except UnicodeDecodeError as exc:
-        before = raw[:exc.start].decode("utf-8")
-        raise SpecError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})",
-                        Location(shown, *line_column(before, len(before)))) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
     finally:
         os.close(fd)
-    return parse_spec(text, shown, path.stem)
+    return parse_spec_bytes(raw, shown, path.stem)
+
+
+def parse_spec_bytes(raw: bytes, shown: str, default_name: str) -> Spec:
+    """:func:`parse_spec` of bytes read from a file or stdin (at most ``MAX_YAML_CHARS * 4 + 1``
+    of them): refused past the size limit, or where they are not UTF-8 (located)."""
+    limit = MAX_YAML_CHARS * 4
+    if len(raw) > limit:
+        what = "the file" if shown != "<stdin>" else "stdin"
+        raise SpecError(f"{what} is over {limit:,} bytes; specs are limited "
+                        f"to {MAX_YAML_CHARS:,} characters", Location(shown))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start].decode("utf-8")
+        raise SpecError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})",
+                        Location(shown, *line_column(before, len(before)))) from None
+    return parse_spec(text, shown, default_name)

@@ -13,7 +13,7 @@ they depend on the input size: a linear layer after a flatten, whose input featu
 Such a layer is reported with the sizes at which the spec's own weights fit.
 
 sympy is imported only here, and this module only when an input has a symbol; the numeric engine
-never touches it. It is the optional extra ``symbolic`` (``pip install 'cnncalc[symbolic]'``).
+never touches it. It is an ordinary dependency of cnncalc (imported lazily).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def _sympy() -> Any:
     try:
         import sympy
     except ImportError:
-        raise SymbolicError("a symbolic --input needs sympy: pip install 'cnncalc[symbolic]' "
-                            "(or pip install sympy)") from None
+        raise SymbolicError("a symbolic --input needs sympy, a dependency of cnncalc: "
+                            "pip install sympy (or reinstall cnncalc)") from None
     return sympy
 
 
@@ -501,13 +501,20 @@ def result_csv(result: SymbolicResult, depth: int | None) -> str:
     from .render import _csv_writer
 
     out, writer = _csv_writer()
+    from .render import SHAPE_CSV_COLUMNS, shape_csv_cells
+
+    # "output" joins the axes with x, which the expressions may hold too: the _c/_h/_w columns
+    # hold one expression each (docs/json.md)
     writer.writerow(["path", "kind", "depth", "leaf", "head", "output", "params", "macs",
-                     "activation_bytes"])
+                     "activation_bytes", "spec", "batch", "dtype", *SHAPE_CSV_COLUMNS])
+    run = [result.spec.name, result.batch, result.dtype]
     for r in result.at_depth(depth):
         writer.writerow([r.path, r.kind, r.depth, int(r.leaf), int(r.head),
                          "x".join(str(result.expand(d)) for d in r.output),
                          plain(result.expand(r.params)), plain(result.expand(r.macs)),
-                         plain(result.expand(r.activation_bytes))])
+                         plain(result.expand(r.activation_bytes)), *run,
+                         *shape_csv_cells(plain(result.expand(d)) for d in r.input),
+                         *shape_csv_cells(plain(result.expand(d)) for d in r.output)])
     return out.getvalue()
 
 

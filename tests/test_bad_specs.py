@@ -196,3 +196,11 @@ def test_a_flat_list_of_a_million_scalars_is_refused_as_what_it_is(tmp_path):
     assert line.startswith(f"{path}:2:")
     assert line.endswith(f"the YAML holds more than {MAX_YAML_VALUES:,} values (mappings, lists "
                          "and scalars): refused as too large for a spec")
+
+
+def test_stdin_is_bounded_as_a_file_is():
+    """`yes | cnncalc table -` must not read without end."""
+    result = runner.invoke(app, ["table", "-"], input=b"y\n" * (MAX_YAML_CHARS * 2 + 10))
+    assert result.exit_code == 2
+    assert result.stderr == (f"cnncalc: error: <stdin>: stdin is over {MAX_YAML_CHARS * 4:,} "
+                             f"bytes; specs are limited to {MAX_YAML_CHARS:,} characters\n")

@@ -22,6 +22,7 @@ from cnncalc.cli import app
 from cnncalc.zoo import zoo_names
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 # AlexNet, 227×227×3, single tower (the seeds' hand count):
 #   conv1 11·11·3·96+96 = 34,944          MACs 55·55·96·363      = 105,415,200
@@ -100,11 +101,73 @@ def test_table_json_warns_at_alexnet_conv1_for_224():
     assert "53.25" in first["message"]
 
 
-def test_table_warns_in_the_rich_output_too():
-    result = run("table", "alexnet", "--input", "3x224x224")
+@pytest.mark.parametrize("format", ["table", "json", "csv", "markdown"])
+def test_warnings_go_to_stderr_in_every_format(format):
+    result = run("table", "alexnet", "--input", "3x224x224", "--format", format)
     assert result.exit_code == 0
-    assert "warning: conv1" in result.stdout
-    assert "53.25" in result.stdout
+    assert "warning: conv1" in result.stderr and "53.25" in result.stderr
+    assert "warning:" not in result.stdout.replace('"warnings"', "")
+    quiet = run("table", "alexnet", "--input", "3x224x224", "--format", format, "--quiet")
+    assert quiet.stderr == "" and quiet.stdout == result.stdout
+
+
+def test_compare_memory_and_reconcile_warn_on_stderr_too():
+    result = run("compare", "alexnet", "alexnet-2gpu", "--input", "3x224x224")
+    assert result.stderr.startswith("warning: alexnet: 4 layer(s) floor a division")
+    for command in (["memory", "alexnet"], ["reconcile", "alexnet"]):
+        result = run(*command, "--input", "3x224x224")
+        assert "warning: conv1" in result.stderr, command
+        assert run(*command, "--input", "3x224x224", "-q").stderr == ""
+
+
+def test_spec_from_stdin():
+    text = (ROOT / "specs" / "lenet5.yaml").read_text()
+    result = runner.invoke(app, ["table", "-", "--format", "json"], input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["params"] == 61706
+    both = runner.invoke(app, ["compare", "-", "-", "--format", "json"], input=text)
+    assert both.exit_code == 0, both.output
+
+
+def test_channels_last_input_is_refused_with_a_hint():
+    result = run("table", "resnet50", "--input", "224x224x3")
+    assert result.exit_code == 2
+    assert one_error_line(result).endswith("--input 3x224x224")
+    assert "channels first" in result.stderr
+
+
+def test_csv_has_run_columns_and_integer_shapes():
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(run("table", "lenet5", "-b", "2", "-f", "csv").stdout)))
+    first = rows[0]
+    assert (first["spec"], first["batch"], first["dtype"]) == ("lenet5", "2", "fp32")
+    assert first["output"] == "6x28x28"  # as before
+    assert [first[f"output_{a}"] for a in "chw"] == ["6", "28", "28"]
+    assert [first[f"input_{a}"] for a in "chw"] == ["1", "32", "32"]
+    last = rows[-1]
+    assert (last["output_c"], last["output_h"], last["output_w"]) == ("10", "", "")
+
+
+def test_symbolic_csv_has_one_expression_per_axis():
+    import csv
+    import io
+
+    out = run("table", "alexnet", "--input", "3xHxW", "-f", "csv", "-d", "1").stdout
+    first = next(csv.DictReader(io.StringIO(out)))
+    assert first["output_c"] == "96"
+    assert first["output_h"] == "floor(H/4 - 11/4) + 1"
+    assert first["output_w"] == "floor(W/4 - 11/4) + 1"
+
+
+def test_columns_choose_and_order_the_table():
+    result = run("table", "lenet5", "--columns", "macs%,params,params%")
+    header = result.stdout.splitlines()[1].split()
+    assert header == ["Layer", "MACs", "%", "Params", "Params", "%"]
+    assert "100%" in result.stdout
+    bad = run("table", "lenet5", "--columns", "params,flops")
+    assert bad.exit_code == 2 and "unknown column 'flops'" in one_error_line(bad)
 
 
 def test_table_depth_collapses_blocks_and_rows_sum_to_totals():
@@ -343,3 +406,14 @@ def test_python_dash_m_runs_and_errors_cleanly():
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0
     assert "61,706" in ok.stdout
+
+
+def test_show_prints_a_zoo_spec_to_copy(tmp_path):
+    result = run("show", "lenet5")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("# lenet5: ")
+    assert "params 61,706" in result.stdout
+    assert (ROOT / "specs" / "lenet5.yaml").read_text() in result.stdout
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(result.stdout)  # the comments keep it a valid spec
+    assert json.loads(run("table", str(copy), "-f", "json").stdout)["totals"]["params"] == 61706

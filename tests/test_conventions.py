@@ -370,6 +370,26 @@ KIND_SPECS = {
     "modern-others": "input: 6x5x5\nlayers:\n  - slice: {stop: 4}\n  - channel_shuffle: {groups: 2}\n"
                      "  - drop_path: {p: 0.1}\n  - gelu: {approximate: tanh}\n  - swish\n"
                      "  - mish\n  - hardsigmoid\n",
+    "resampling": "input: 4x7x7\nlayers:\n"
+                  "  - conv_transpose: {out: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1}\n"
+                  "  - conv_transpose: {out: 4, kernel: 2, stride: 2, groups: 2, bias: false}\n"
+                  "  - pad: {padding: [1, [0, 2]], mode: reflect}\n  - crop: {size: [20, 24]}\n"
+                  "  - upsample: {scale: 2}\n  - upsample: {size: [45, 50], mode: bilinear}\n",
+    "upsample-float": "input: 3x5x6\nlayers:\n  - upsample: {scale: [1.5, 2.7], mode: bilinear}\n",
+    "windows-1d": "input: 2x20\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+                  "  - batchnorm\n  - relu\n  - maxpool: {kernel: 2}\n  - avgpool: {kernel: 2}\n"
+                  "  - adaptive_avgpool: {output: 3}\n  - adaptive_maxpool: {output: 2}\n"
+                  "  - global_avgpool\n  - flatten\n  - linear: {out: 3}\n",
+    "windows-3d": "input: 2x4x6x6\nlayers:\n  - conv: {out: 3, kernel: [1, 3, 3], padding: [0, 1, 1]}\n"
+                  "  - batchnorm\n  - relu\n  - maxpool: {kernel: 2}\n  - avgpool: {kernel: [1, 3, 3]}\n"
+                  "  - adaptive_avgpool: {output: [1, 2, 1]}\n  - global_avgpool\n  - flatten\n"
+                  "  - linear: {out: 3}\n",
+    "resampling-1d": "input: 4x9\nlayers:\n  - conv_transpose: {out: 2, kernel: 4, stride: 2}\n"
+                     "  - upsample: {scale: 2, mode: linear}\n  - upsample: {size: 50}\n"
+                     "  - pad: {padding: 2}\n  - crop: {size: 40}\n",
+    "resampling-3d": "input: 2x3x4x4\nlayers:\n  - conv_transpose: {out: 2, kernel: 2, stride: 2}\n"
+                     "  - upsample: {scale: [1, 2, 2], mode: trilinear}\n"
+                     "  - upsample: {scale: 2}\n",
     "residual-concat": "input: 4x6x6\nlayers:\n  - residual:\n"
                        "      layers: [conv: {out: 4, kernel: 3, padding: 1}]\n"
                        "  - concat:\n      branches: {a: [conv: {out: 2, kernel: 1}], b: [relu]}\n",

@@ -24,3 +24,30 @@ def test_readme_test_command_is_what_ci_runs():
     command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
     assert command in readme
     assert command in ci
+
+
+def _error_rows() -> list[tuple[str, str]]:
+    import re
+
+    text = (DOCS / "errors.md").read_text(encoding="utf-8")
+    return re.findall(r"^\|[^|]*\| `([\w.-]+\.yaml)` \| `(.*)` \|$", text, re.M)
+
+
+@pytest.mark.parametrize("name, message", _error_rows())
+def test_errors_md_shows_the_messages_the_tool_prints(name, message, monkeypatch):
+    """Each row of errors.md's table is the one line `cnncalc table FILE` prints (… elides)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+
+    monkeypatch.chdir(DOCS.parent / "tests" / "bad_specs")
+    result = CliRunner().invoke(app, ["table", name])
+    line = result.stderr.strip()
+    pattern = ".*?".join(map(re.escape, f"cnncalc: error: {name}:{message}".split("…")))
+    assert re.fullmatch(pattern, line), f"errors.md says {message!r}; the tool: {line!r}"
+
+
+def test_errors_md_has_its_rows():
+    assert len(_error_rows()) >= 30

@@ -255,7 +255,7 @@ def test_fp16_halves_alexnet_bytes():
 
 @pytest.mark.parametrize("options", [
     {"dtype": "fp8"}, {"batch": 0}, {"batch": -1}, {"batch": True}, {"batch": 1.5},
-    {"input": "3x224"}, {"input": "big"},
+    {"input": "3x2x2x2x2"}, {"input": "big"},
 ])
 def test_bad_options_are_option_errors(options):
     with pytest.raises(OptionError):

@@ -148,7 +148,7 @@ def test_every_formula_in_the_zoo_evaluates_to_the_engines_number(name: str):
                 left, right = text.removeprefix("params: ").split(" (")[0].split(" = ")
                 assert _evaluate(left) == int(right.replace(",", "")) == row.params, text
             elif text.startswith("MACs: "):
-                left, right = text.removeprefix("MACs: ").split(" = ")
+                left, right = text.removeprefix("MACs: ").split(" (")[0].split(" = ")
                 assert _evaluate(left) == int(right.replace(",", "")) == row.macs, text
             elif text.startswith("buffers: "):
                 left, right = text.removeprefix("buffers: ").split(" = ")
@@ -156,8 +156,16 @@ def test_every_formula_in_the_zoo_evaluates_to_the_engines_number(name: str):
             elif text.startswith("RF"):
                 sizes = re.findall(r"= (\d+), jump", text)
                 assert int(sizes[0]) in row.rf, text
+            elif text.startswith("channels: "):  # a concat: the operands' channels summed
+                left, right = text.removeprefix("channels: ").split(" = ")
+                assert _evaluate(left) == int(right.replace(",", "")) == row.output[0], text
             elif row.kind == "flatten":
                 assert _evaluate(text.split(" = ")[0]) == row.output[0]
+            elif re.search(r"\d+ → \d+ from \d+ \(\(", text):  # a centre crop, per axis
+                size, out, start, a, b = map(int, re.findall(r"\d+", text.split(": ")[-1])[:5])
+                assert out in row.output[1:] and start == (size - out) // 2 == (a - b) // 2, text
+            elif text.endswith("(broadcast)"):  # mul: the operands' shapes to the output's
+                assert text.split(" → ")[1] == f"{'×'.join(map(str, row.output))} (broadcast)"
             elif "→" in text:
                 assert text.endswith(f"→ {row.output[1]}×{row.output[2]} (a fixed output size)")
             else:

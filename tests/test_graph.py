@@ -220,3 +220,25 @@ def test_a_squeeze_and_excitation_gate_and_a_concat_merge():
     assert a.row("3").output == (32 + 32 + 16, 8, 8)  # a, b and the 16-channel input
     assert a.totals.macs == 8 * 8 * 32 * 16 * 9 + 32 * 8 + 8 * 32 + 8 * 8 * 32 * 32
     assert a.graph_warnings == []
+
+
+def test_a_shape_reading_argument_is_evaluated_only_where_it_is_read():
+    """A block's argument that reads its caller's input, and a layer in the block that reads
+    the block's own input instead: each resolves in its own scope (EfficientNet's SE)."""
+    a = analyze(spec("""
+        input: 8x4x4
+        blocks:
+          gate:
+            params: {squeeze: ~}
+            layers:
+              - conv: {out: "${squeeze}", kernel: 1}
+              - conv: {out: "${input.channels}", kernel: 1}
+          outer:
+            layers:
+              - conv: {out: 12, kernel: 1}
+              - gate: {squeeze: "${input.channels // 4}"}
+        layers:
+          - outer
+    """))
+    assert a.row("0.1.0").output == (2, 4, 4)  # outer's input has 8 channels: 8 // 4
+    assert a.row("0.1.1").output == (12, 4, 4)  # gate's input: the 12-channel conv

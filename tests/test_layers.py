@@ -482,6 +482,10 @@ MINIMAL = {
     "channel_shuffle": ("{groups: 3}", "3x8x8"),
     "drop_path": ("{p: 0.1}", "3x8x8"),
     "slice": ("{stop: 2}", "3x8x8"),  # start/stop or chunks/index, none of them required alone
+    "conv_transpose": ("{out: 2, kernel: 2, stride: 2}", "3x8x8"),
+    "upsample": ("{scale: 2}", "3x8x8"),
+    "pad": ("{padding: 1}", "3x8x8"),
+    "crop": ("{size: 4}", "3x8x8"),
 }
 
 

@@ -212,8 +212,16 @@ def test_every_kind_declares_what_backward_keeps(kind):
     # the rule lives with the kind (cnncalc/layers.py); a new kind saves its input by default
     rule = REGISTRY[kind]
     shape = (4, 6, 6) if 3 in rule.accepts else (4,)
+    from cnncalc.fields import broadcast, is_per_axis
+
     cfg = {name: f.default for name, f in rule.fields.items() if not f.required}
-    cfg = rule.finish({**cfg, "size": 3, "groups": 2, "p": 0.1, "stop": 2, "kernel": (2, 2)})
+    cfg = {**cfg, "size": 3, "groups": 2, "p": 0.1, "stop": 2, "kernel": 2, "out": 4}
+    if kind == "upsample":
+        cfg["size"] = None
+        cfg["scale"] = 2
+    cfg = {name: broadcast(value, 2, name) if name in rule.fields and is_per_axis(
+        rule.fields[name].parse) else value for name, value in cfg.items()}
+    cfg = rule.finish(cfg)
     x = (shape, shape) if rule.arity != 1 else shape  # a merge takes its inputs' shapes
     saved = rule.saved_for_backward(cfg, x, shape)
     assert all(s.what in ("input", "output") or s.elements > 0 for s in saved), saved

@@ -85,7 +85,8 @@ def _needs_matplotlib():
 
 
 @pytest.mark.parametrize("args, labels", [
-    (["alexnet"], ["conv1", "fc6", "fc8", "Activation memory"]),
+    (["alexnet"], ["conv1", "fc6", "fc8", "Live activation memory (inference)",
+                   "peak 2.22MiB while relu1 runs"]),
     (["resnet50", "--depth", "2"], ["layer1.0 (bottleneck)", "layer4.2 (bottleneck)", "fc"]),
 ])
 def test_plot_svg_has_every_row_label(tmp_path, args, labels):
@@ -151,3 +152,49 @@ def test_plot_to_a_directory_is_refused_even_with_force(tmp_path):
     assert result.exit_code == 2
     assert "is a directory; give a file name" in one_error_line(result)
     assert folder.is_dir()
+
+
+def _png_size(path) -> tuple[int, int]:
+    import struct
+
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    return width, height
+
+
+def test_a_deep_network_is_drawn_at_a_depth_that_fits_and_says_so(tmp_path):
+    _needs_matplotlib()
+    out = tmp_path / "r152.png"
+    result = runner.invoke(app, ["plot", "resnet152", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: 465 layers are more bars than a picture holds (80); drawn at --depth 2 " \
+           "(57 rows)" in result.stderr
+    width, height = _png_size(out)
+    assert height < 2600  # was 14,700 px for every layer
+    quiet = runner.invoke(app, ["plot", "resnet152", "--out", str(tmp_path / "q.png"), "-q"])
+    assert "note:" not in quiet.stderr
+
+
+def test_an_explicit_depth_is_drawn_as_asked():
+    from cnncalc import analyze, load_spec
+    from cnncalc.plot import fitting_depth
+
+    analysis = analyze(load_spec("resnet152"))
+    assert fitting_depth(analysis, 3) == (3, None)
+    assert fitting_depth(analyze(load_spec("alexnet")), None) == (None, None)
+
+
+def test_the_bars_fill_the_axes_and_log_scale_shows_small_layers(tmp_path):
+    _needs_matplotlib()
+    out = tmp_path / "alexnet.svg"
+    result = runner.invoke(app, ["plot", "alexnet", "--log", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    svg = out.read_text(encoding="utf-8")
+    assert "<!-- 34.9K -->" in svg and "log scale" in svg
+    from matplotlib.figure import Figure  # noqa: F401 (matplotlib present)
+
+    from cnncalc import analyze, load_spec
+    from cnncalc.plot import _live_bytes
+
+    analysis = analyze(load_spec("resnet18"))
+    live, report = _live_bytes(analysis, analysis.at_depth(None))
+    assert max(live) == report.activation_peak_bytes  # the panel's peak is cnncalc memory's

@@ -81,7 +81,7 @@ BAD = [
     {"input": "3x32x32", "layers": [{"conv": None}]},  # so a bare conv is not enough
     {"input": "3x32x32", "layers": [{"maxpool": {"kernel": 2, "padding": "same"}}]},
     {"input": "3x32x32", "layers": [{"dropout": {"p": 1.5}}]},
-    {"input": "3x32x32", "layers": [{"conv": {"out": 4, "kernel": [1, 2, 3]}}]},
+    {"input": "3x32x32", "layers": [{"conv": {"out": 4, "kernel": [1, 2, 3, 4]}}]},  # ≤ 3 axes
     {"input": "3x32x32", "layers": [{"relu": {}, "tanh": {}}]},  # two keys in one item
     {"input": "3x32x32", "layers": [{"repeat": {"layers": ["relu"]}}]},  # times is required
     {"input": "3x32x32", "layers": [], "blocks": {"conv": {"layers": []}}},  # a kind's name

@@ -1,4 +1,4 @@
-"""Every `cnncalc …` command shown in docs/*.md prints exactly the output shown under it.
+"""Every `cnncalc …` command shown in README.md and docs/*.md prints exactly the output shown under it.
 
 The convention (docs/tutorial.md says it too): a fenced block whose info string is ``console``
 and whose first line starts with ``$ cnncalc`` is tested (fence it with four backticks when the
@@ -79,7 +79,8 @@ def run(example: Example) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-ALL = [e for doc in sorted(DOCS.glob("*.md")) for e in examples(doc)]
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+ALL = [e for doc in PAGES for e in examples(doc)]
 
 
 def test_the_docs_have_tested_examples():
@@ -112,7 +113,7 @@ def update() -> None:
     import os
 
     os.chdir(ROOT)
-    for doc in sorted(DOCS.glob("*.md")):
+    for doc in PAGES:
         text = doc.read_text(encoding="utf-8")
         changed = 0
         for example in reversed(examples(doc)):  # from the end, so spans stay valid
@@ -162,3 +163,30 @@ def test_bash_completion(words, cword, expected):
 def test_completion_options_are_exposed():
     help_text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"}).stdout
     assert "--install-completion" in help_text and "--show-completion" in help_text
+
+
+# --------------------------------------------------------------------------------------------
+# The README's list of commands (shown without output): each one runs as its comment says
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## What it does\n\n```\n(.*?)```", text, re.S).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("cnncalc ")]
+
+
+# a file the reader writes first; a GPU; pictures written to disk (tests/test_plot.py)
+_NOT_RUN = ("my_net.yaml", "--device cuda", "cnncalc plot")
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_readme_commands_run(command, tmp_path, monkeypatch):
+    if any(word in command for word in _NOT_RUN):
+        pytest.skip("needs what the reader provides")
+    if "verify" in command:
+        pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    words = shlex.split(command.split(" > ")[0])[1:]
+    result = CliRunner().invoke(app, words, env={"COLUMNS": None, "TERM": "dumb"})
+    expected = 1 if command.startswith("cnncalc check alexnet --input 3x224x224") else 0  # floors
+    assert result.exit_code == expected, f"{command}\n{result.output}"

@@ -8,6 +8,7 @@ import pytest
 
 from cnncalc import SpecError, SpecNotFound, analyze, load_spec, zoo_names
 
+from .test_zoo_modern import MODERN_OUTPUTS
 from .test_zoo_tutorial import TUTORIAL_OUTPUTS
 
 
@@ -36,6 +37,7 @@ EXPECTED_OUTPUT = {
     # 64 + 128 + 32 + 32 = 256
     "inception-bottleneck": (256, 28, 28),
     **TUTORIAL_OUTPUTS,  # the tutorial's specs, derived in tests/test_zoo_tutorial.py
+    **MODERN_OUTPUTS,  # MobileNetV2 … U-Net, with their totals in tests/test_zoo_modern.py
 }
 
 

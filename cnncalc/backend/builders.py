@@ -139,23 +139,33 @@ class Network(nn.Module):
 # Layer kinds
 
 
+def _nd(x: Shape, modules: tuple[type, type, type]) -> type:
+    """The torch class for the input's spatial rank: ``modules`` for 1-D, 2-D and 3-D."""
+    return modules[len(x) - 2]
+
+
+def _flat_padding(pads: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """Per-axis (before, after) as F.pad wants it: the last axis first."""
+    return tuple(p for before, after in reversed(pads) for p in (before, after))
+
+
 class PaddedConv(nn.Module):
     """A convolution with unequal padding before and after ('same' at stride > 1, even kernels)."""
 
-    def __init__(self, pad: tuple[int, int, int, int], conv: nn.Conv2d):
+    def __init__(self, pad: tuple[int, ...], conv: nn.Module):
         super().__init__()
-        self.pad = nn.ZeroPad2d(pad)
+        self.pad = tuple(pad)  # F.pad's order: last axis first, (before, after) each
         self.conv = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pad(x))
+        return self.conv(F.pad(x, self.pad))
 
 
 class TableConv(nn.Module):
     """A convolution with a partial connection table: output map j sees only the input maps
     ``table[j]`` (LeNet-5's C3), as one small convolution per output map."""
 
-    def __init__(self, table: tuple[tuple[int, ...], ...], make: Callable[[int], nn.Conv2d]):
+    def __init__(self, table: tuple[tuple[int, ...], ...], make: Callable[[int], nn.Module]):
         super().__init__()
         self.table = [list(row) for row in table]
         for j, row in enumerate(table):
@@ -167,18 +177,20 @@ class TableConv(nn.Module):
 
 @builds("conv")
 def _conv(cfg: Config, x: Shape) -> nn.Module:
-    (top, bottom), (left, right) = padding_per_axis(cfg, x)
-    symmetric = top == bottom and left == right
+    pads = padding_per_axis(cfg, x)
+    symmetric = all(before == after for before, after in pads)
+    conv_class = _nd(x, (nn.Conv1d, nn.Conv2d, nn.Conv3d))
 
-    def make(in_channels: int, out_channels: int, groups: int) -> nn.Conv2d:
-        return nn.Conv2d(in_channels, out_channels, cfg["kernel"], cfg["stride"],
-                         (top, left) if symmetric else 0, cfg["dilation"], groups, cfg["bias"])
+    def make(in_channels: int, out_channels: int, groups: int) -> nn.Module:
+        return conv_class(in_channels, out_channels, cfg["kernel"], cfg["stride"],
+                          tuple(before for before, _ in pads) if symmetric else 0,
+                          cfg["dilation"], groups, cfg["bias"])
 
     if cfg["connections"] is not None:
         module: nn.Module = TableConv(cfg["connections"], lambda n: make(n, 1, 1))
     else:
         module = make(x[0], cfg["out"], cfg["groups"])
-    return module if symmetric else PaddedConv((left, right, top, bottom), module)
+    return module if symmetric else PaddedConv(_flat_padding(pads), module)
 
 
 @builds("linear")
@@ -205,14 +217,16 @@ def _rbf(cfg: Config, x: Shape) -> nn.Module:
 
 @builds("maxpool")
 def _maxpool(cfg: Config, x: Shape) -> nn.Module:
-    return nn.MaxPool2d(cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"],
-                        ceil_mode=cfg["ceil_mode"])
+    pool = _nd(x, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d))
+    return pool(cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"],
+                ceil_mode=cfg["ceil_mode"])
 
 
 @builds("avgpool")
 def _avgpool(cfg: Config, x: Shape) -> nn.Module:
-    return nn.AvgPool2d(cfg["kernel"], cfg["stride"], cfg["padding"], ceil_mode=cfg["ceil_mode"],
-                        count_include_pad=cfg["count_include_pad"])
+    pool = _nd(x, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d))
+    return pool(cfg["kernel"], cfg["stride"], cfg["padding"], ceil_mode=cfg["ceil_mode"],
+                count_include_pad=cfg["count_include_pad"])
 
 
 class Subsample(nn.Module):
@@ -241,17 +255,75 @@ def _subsample(cfg: Config, x: Shape) -> nn.Module:
 
 @builds("adaptive_avgpool")
 def _adaptive_avgpool(cfg: Config, x: Shape) -> nn.Module:
-    return nn.AdaptiveAvgPool2d(cfg["output"])
+    return _nd(x, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))(cfg["output"])
 
 
 @builds("adaptive_maxpool")
 def _adaptive_maxpool(cfg: Config, x: Shape) -> nn.Module:
-    return nn.AdaptiveMaxPool2d(cfg["output"])
+    return _nd(x, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d))(cfg["output"])
 
 
 @builds("global_avgpool")
 def _global_avgpool(cfg: Config, x: Shape) -> nn.Module:
-    return nn.AdaptiveAvgPool2d(1)
+    return _nd(x, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))(1)
+
+
+@builds("conv_transpose")
+def _conv_transpose(cfg: Config, x: Shape) -> nn.Module:
+    conv = _nd(x, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+    return conv(x[0], cfg["out"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                cfg["output_padding"], cfg["groups"], cfg["bias"], cfg["dilation"])
+
+
+def _like_size(like: Any) -> tuple[int, ...]:
+    """The spatial size of a shape reference (the engine passes the referenced tensor's shape)."""
+    if isinstance(like, str):
+        raise ValueError(f"the shape reference {like!r} was not resolved to a shape")
+    return tuple(like[1:])
+
+
+@builds("upsample")
+def _upsample(cfg: Config, x: Shape) -> nn.Module:
+    size = _like_size(cfg["like"]) if cfg["like"] is not None else cfg["size"]
+    scale = None if size is not None else tuple(float(s) for s in cfg["scale"])
+    corners = None if cfg["mode"] == "nearest" else cfg["align_corners"]
+    return nn.Upsample(size=size, scale_factor=scale, mode=cfg["mode"], align_corners=corners)
+
+
+class Pad(nn.Module):
+    """F.pad with per-axis (before, after) padding: zero, reflect or replicate."""
+
+    def __init__(self, pads: tuple[tuple[int, int], ...], mode: str):
+        super().__init__()
+        self.pad = _flat_padding(pads)
+        self.mode = "constant" if mode == "zero" else mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pad, mode=self.mode)
+
+
+@builds("pad")
+def _pad(cfg: Config, x: Shape) -> nn.Module:
+    return Pad(cfg["padding"], cfg["mode"])
+
+
+class CentreCrop(nn.Module):
+    """A slice of each spatial axis, from ``offsets`` for ``sizes`` (a view of the input)."""
+
+    def __init__(self, offsets: tuple[int, ...], sizes: tuple[int, ...]):
+        super().__init__()
+        self.offsets, self.sizes = tuple(offsets), tuple(sizes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = (slice(None), slice(None),
+                 *(slice(o, o + n) for o, n in zip(self.offsets, self.sizes)))
+        return x[index]
+
+
+@builds("crop")
+def _crop(cfg: Config, x: Shape) -> nn.Module:
+    rule = REGISTRY["crop"]
+    return CentreCrop(rule.offsets(cfg, x), rule.output_shape(cfg, x)[1:])
 
 
 @builds("flatten")
@@ -261,7 +333,7 @@ def _flatten(cfg: Config, x: Shape) -> nn.Module:
 
 @builds("batchnorm")
 def _batchnorm(cfg: Config, x: Shape) -> nn.Module:
-    norm = nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d
+    norm = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(x)]
     return norm(x[0], affine=cfg["affine"], track_running_stats=cfg["track_running_stats"])
 
 
