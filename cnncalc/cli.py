@@ -666,6 +666,9 @@ def verify(
     from . import backend
 
     loaded = load_spec(spec)
+    from .engine import analyze
+
+    backend.check_fits(analyze(loaded, input, batch=batch))  # before torch is even imported
     backend.require_torch()
     from .backend import report
 

@@ -9,15 +9,13 @@ MAC. Side heads are run, so their rows are checked too.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ..engine import Analysis, analyze
-from ..errors import OptionError
-from ..render import human_bytes, shape_text
+from . import check_fits
 from ..spec import Spec
 from .builders import Network, build
 
@@ -104,39 +102,6 @@ def _flop_counter_total(model: Network, x: torch.Tensor) -> int:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)
     return int(counter.get_total_flops())
-
-
-def available_memory() -> int | None:
-    """Bytes of memory a new allocation can have now: MemAvailable on Linux, else the free
-    pages; ``None`` where neither is known."""
-    import os
-
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_fits(analysis: Analysis, what: str = "verify") -> None:
-    """Refuse, from the engine's own byte count and before torch allocates anything, a model
-    whose fp32 parameters, buffers and every activation of one recorded forward pass (verify
-    keeps them all) do not fit in the memory available now."""
-    t = analysis.totals  # verify analyses at fp32, as it builds
-    need = 4 * (t.params + t.buffers) + t.activation_bytes + t.head_activation_bytes \
-        + 4 * analysis.batch * math.prod(analysis.input)
-    free = available_memory()
-    if free is not None and need > free:
-        raise OptionError(f"{what}: the model needs about {human_bytes(need)} (parameters, "
-                          f"buffers and every activation at input {shape_text(analysis.input)}, "
-                          f"batch {analysis.batch}, fp32) and {human_bytes(free)} is available; "
-                          "choose a smaller --input or --batch")
 
 
 def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:

@@ -30,7 +30,9 @@ def test_layer_names_that_are_module_attributes_verify(name):
 
 
 def test_a_model_too_large_for_memory_is_refused_before_it_is_built(monkeypatch):
-    monkeypatch.setattr(checks, "available_memory", lambda: 1 << 30)
+    import cnncalc.backend as backend
+
+    monkeypatch.setattr(backend, "available_memory", lambda: 1 << 30)
     monkeypatch.setattr(checks, "build", lambda *a, **k: pytest.fail("built anyway"))
     result = runner.invoke(app, ["verify", "alexnet", "--input", "3x100000x100000"])
     assert result.exit_code == 2
