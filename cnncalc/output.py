@@ -20,8 +20,9 @@ import errno
 import os
 import secrets
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable, Iterator
 
 from .errors import OptionError, quoted
 
@@ -111,6 +112,37 @@ def write_file(path: Path, write: Callable[[IO[bytes]], None], *, overwrite: boo
     """Write ``path`` through ``write(binary_stream)``; see the module's docstring. ``label``
     names the option in messages (``--out``, ``--save``)."""
     check_target(path, overwrite=overwrite, label=label)
+    with _terminate_as_exit():
+        return _write_file(path, write, overwrite, label)
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """While the temporary file exists, SIGTERM (``timeout``, a closed session) unwinds like
+    Ctrl-C, so that the temporary file is removed; only SIGKILL can leave it behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError):  # no signals here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_file(path: Path, write: Callable[[IO[bytes]], None], overwrite: bool,
+                label: str) -> Path:
     try:
         fd, temporary = _create_temporary(path.parent)
     except OSError as exc:

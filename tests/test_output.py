@@ -193,3 +193,24 @@ def test_a_broken_pipe_is_one_line(monkeypatch):
     monkeypatch.setattr(cli, "_write_report", broken)
     assert _error(runner.invoke(app, ["table", "lenet5"])) == (
         "cnncalc: error: cannot write the output: the reader closed the pipe")
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time as clock
+
+    root = Path(__file__).resolve().parent.parent
+    script = ("import sys, time\nfrom pathlib import Path\nfrom cnncalc.output import write_file\n"
+              "def slow(stream):\n    stream.write(b'half'); print('writing', flush=True); "
+              "time.sleep(60)\n"
+              f"write_file(Path({str(tmp_path / 'x.svg')!r}), slow)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+    assert child.stdout.readline() == "writing\n"
+    assert len(list(tmp_path.iterdir())) == 1  # the temporary file
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    clock.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []
