@@ -13,6 +13,9 @@ Measures, and prints as Markdown (nothing is asserted; the numbers go in docs/be
    at most 1.5. cnncalc is byte-compiled first, as pip does when it installs it.
 2. In-process scale: parsing and analysing ResNet-152, and generated networks of 2,500 to 20,000
    layers (the cost should be linear in depth; the issue's target: 10,000 layers under a second).
+2b. Hostile scale (issue 11): `check`, a symbolic `--input` and `table --format json` at two
+   sizes each (10,000 and 100,000 layers; symbolic 1,000 and 10,000), each in a fresh process,
+   with the time, the peak resident memory and the growth exponent (1.00 = linear).
 3. Peers, when installed (torch, torchinfo, fvcore, ptflops): torchinfo's `summary`, fvcore's
    `FlopCountAnalysis` and ptflops' `get_model_complexity_info` on ResNet-50 and ResNet-152,
    end to end in a fresh process (import torch, build the model, count) and in-process (the
@@ -181,6 +184,65 @@ def scale(runs: int, sizes: list[int]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# 2b. Hostile scale (issue 11): every analysis linear in layers, memory proportional
+
+_RELUS = ("def relus(n):  # n relus in repeats of at most 10,000 copies (MAX_REPEAT)\n"
+          "    full, rest = divmod(n, 10_000)\n"
+          "    return ('  - repeat: {times: 10000, layers: [relu]}\\n' * full\n"
+          "            + (f'  - repeat: {{times: {rest}, layers: [relu]}}\\n' if rest else ''))\n")
+HOSTILE = {
+    # a floor at the first layer (so check searches for the nearest exact sizes), then relus
+    "check": (_RELUS + "from cnncalc.check import check\n"
+              "text = 'input: 3x33x33\\nlayers:\\n  - conv: {out: 3, kernel: 2, stride: 2}\\n'"
+              " + relus(N - 1)\n"
+              "spec = parse_spec(text, 'b', 'b')\n"
+              "started = time.perf_counter(); check(spec)"),
+    # convs that each shrink the size: a new symbolic name per layer
+    "symbolic": ("import sympy\nfrom cnncalc.symbolic import analyze_symbolic\n"
+                 "text = ('input: 3x8x8\\nlayers:\\n  - repeat: {times: %d, layers: [{conv: "
+                 "{out: 3, kernel: 3}}]}\\n' % N)\n"
+                 "spec = parse_spec(text, 'b', 'b')\n"
+                 "started = time.perf_counter(); analyze_symbolic(spec, '3xHxW')"),
+    # table --format json: the analysis with formulas, its dict, the JSON text
+    "json": (_RELUS + "from cnncalc import analyze, render\nimport io\n"
+             "spec = parse_spec('input: 3x8x8\\nlayers:\\n' + relus(N), 'b', 'b')\n"
+             "started = time.perf_counter(); render.write_json(render.analysis_dict("
+             "analyze(spec, explain=True), None), io.StringIO())"),
+}
+
+
+def _hostile_case(kind: str, layers: int) -> tuple[float, float]:
+    """(seconds, peak resident MiB) of one case in a fresh process (the gc settings of the CLI)."""
+    script = ("import gc, resource, time\ngc.freeze(); gc.set_threshold(100_000, 50, 100)\n"
+              "from cnncalc.spec import parse_spec\n"
+              f"N = {layers}\n" + HOSTILE[kind] +
+              "\nprint(time.perf_counter() - started, "
+              "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"hostile {kind} at {layers}: {out.stderr[-2000:]}")
+    seconds, peak = out.stdout.split()
+    return float(seconds), float(peak)
+
+
+def hostile(sizes: dict[str, list[int]]) -> list[str]:
+    """Each analysis at two sizes, with the growth exponent log(t₂/t₁)/log(n₂/n₁) (1 = linear)."""
+    import math
+
+    lines = ["| analysis | layers | time | peak RSS | exponent |", "|---|---:|---:|---:|---:|"]
+    for kind, ns in sizes.items():
+        previous: tuple[int, float] | None = None
+        for n in ns:
+            seconds, peak = min((_hostile_case(kind, n) for _ in range(2)), key=lambda r: r[0])
+            exponent = ""
+            if previous is not None:
+                exponent = f"{math.log(seconds / previous[1]) / math.log(n / previous[0]):.2f}"
+            lines.append(f"| {kind} | {n:,} | {_ms(seconds)} | {peak:,.0f} MiB | {exponent} |")
+            previous = (n, seconds)
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
 # 3. Peers
 
 RESNET = """
@@ -316,6 +378,11 @@ def main() -> None:
     print("\n## In-process: parse and analyse\n")
     print("\n".join(scale(runs=3 if quick else 15,
                           sizes=[1_000] if quick else [2_500, 5_000, 10_000, 20_000])))
+    print("\n## Hostile scale: check, symbolic --input, JSON (fresh process each)\n")
+    print("\n".join(hostile(
+        {"check": [1_000, 10_000], "symbolic": [250, 1_000], "json": [1_000, 10_000]} if quick
+        else {"check": [10_000, 100_000], "symbolic": [1_000, 10_000],
+              "json": [10_000, 100_000]})))
     if not quick or ARGS.peers:
         print("\n## Against the tools a user would otherwise run\n")
         print("\n".join(peers(runs=1 if quick else 3, repeat=1 if quick else 5)))

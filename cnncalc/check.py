@@ -22,12 +22,17 @@ from typing import Any
 from .engine import analyze, implied_merge, input_shape
 from .windows import FloorWarning
 from .render import shape_text
-from .errors import OptionError, SpecError
+from .errors import OptionError, SpecError, brief
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import AXES, REGISTRY, Shape, ShapeError
 from .spec import Spec
 
-SEARCH_LIMIT = 4096  # how far past the input the nearest exact size is looked for
+SEARCH_LIMIT = 4096  # how far from the input (each way) the nearest exact size is looked for
+# The most walks of one op that one check makes (sizes tried × ops): the search window shrinks
+# and a range is refused on networks deep enough to pass it, so that any check costs about the
+# same bounded time (a second or two) whatever the network and sizes (docs/errors.md).
+CHECK_BUDGET = 2_000_000
+MIN_WINDOW = 16  # sizes tried each way however deep the network
 
 
 class _Invalid(Exception):
@@ -135,6 +140,7 @@ class Nearest:
 
     below: int | None
     above: int | None
+    searched: int = SEARCH_LIMIT  # sizes tried each way
 
 
 @dataclass(frozen=True)
@@ -167,13 +173,15 @@ def parse_range(text: str) -> tuple[int, int]:
     """``LO:HI`` (inclusive, positive, LO ≤ HI)."""
     parts = text.split(":")
     try:
+        if any(len(p.strip()) > 19 for p in parts):
+            raise ValueError
         lo, hi = (int(p) for p in parts)
     except ValueError:
-        raise OptionError(f"--range must look like 200:256, got {text!r}") from None
+        raise OptionError(f"--range must look like 200:256, got {brief(text)}") from None
     if lo < 1 or hi < lo:
-        raise OptionError(f"--range needs 1 ≤ LO ≤ HI, got {text!r}")
-    if hi - lo > 100_000:
-        raise OptionError(f"--range spans {hi - lo + 1:,} sizes; the limit is 100,001")
+        raise OptionError(f"--range needs 1 ≤ LO ≤ HI, got {brief(text)}")
+    if hi - lo + 1 > MAX_RANGE:
+        raise OptionError(f"--range spans {hi - lo + 1:,} sizes; the limit is {MAX_RANGE:,}")
     return lo, hi
 
 
@@ -192,12 +200,27 @@ def _is_exact(exactness: Exactness, shape: Shape, axis: str | None) -> bool:
     return not floored if axis is None else axis not in floored
 
 
-def _nearest(exactness: Exactness, shape: Shape, axis: str | None, size: int) -> Nearest:
-    below = next((n for n in range(size - 1, 0, -1)
+def search_window(ops: int, searches: int) -> int:
+    """Sizes tried each way from the input: SEARCH_LIMIT, less on a network so deep that
+    ``searches`` directions of it would pass CHECK_BUDGET."""
+    return max(MIN_WINDOW, min(SEARCH_LIMIT, CHECK_BUDGET // max(1, ops * searches)))
+
+
+def range_limit(ops: int) -> int:
+    """The most sizes ``--range`` may list on a network of ``ops`` ops."""
+    return max(MIN_WINDOW, min(MAX_RANGE, CHECK_BUDGET // max(1, ops)))
+
+
+MAX_RANGE = 100_001
+
+
+def _nearest(exactness: Exactness, shape: Shape, axis: str | None, size: int,
+             window: int = SEARCH_LIMIT) -> Nearest:
+    below = next((n for n in range(size - 1, max(size - window - 1, 0), -1)
                   if _is_exact(exactness, _shape_with(shape, axis, n), axis)), None)
-    above = next((n for n in range(size + 1, size + SEARCH_LIMIT + 1)
+    above = next((n for n in range(size + 1, size + window + 1)
                   if _is_exact(exactness, _shape_with(shape, axis, n), axis)), None)
-    return Nearest(below, above)
+    return Nearest(below, above, window)
 
 
 def check(spec: Spec, input: Shape | str | None = None,
@@ -215,17 +238,24 @@ def check(spec: Spec, input: Shape | str | None = None,
         size_range = parse_range(size_range)
     analysis = analyze(spec, input=shape)
     exactness = Exactness(spec)
+    ops = len(exactness.graph.ops)
     square = shape[1] == shape[2]
+    if size_range is not None:
+        lo, hi = size_range
+        limit = range_limit(ops) // (1 if square else 2)
+        if hi - lo + 1 > limit:
+            raise OptionError(f"--range spans {hi - lo + 1:,} sizes; on this network ({ops:,} "
+                              f"ops) check lists at most {limit:,} (a bound on its time)")
     nearest: dict[str, Nearest] = {}
     exact_sizes: dict[str, list[int]] = {}
     if square:
-        found = _nearest(exactness, shape, None, shape[1])
+        found = _nearest(exactness, shape, None, shape[1], search_window(ops, 2))
         nearest = {axis: found for axis in AXES}
     else:
-        nearest = {axis: _nearest(exactness, shape, axis, shape[1 + a])
+        window = search_window(ops, 4)
+        nearest = {axis: _nearest(exactness, shape, axis, shape[1 + a], window)
                    for a, axis in enumerate(AXES)}
     if size_range is not None:
-        lo, hi = size_range
         if square:
             sizes = [n for n in range(lo, hi + 1) if _is_exact(exactness, (shape[0], n, n), None)]
             exact_sizes = {axis: sizes for axis in AXES}
@@ -255,8 +285,10 @@ def _nearest_text(result: Check) -> list[str]:
         [(axis, result.nearest[axis]) for axis in AXES]
     for label, found in groups:
         size = result.input[1] if label != "width" else result.input[2]
-        below = f"{found.below} (−{size - found.below})" if found.below else "none"
-        above = f"{found.above} (+{found.above - size})" if found.above else "none"
+        none = f"none within {found.searched:,}"
+        below = f"{found.below} (−{size - found.below})" if found.below else \
+            ("none" if size - 1 <= found.searched else none)
+        above = f"{found.above} (+{found.above - size})" if found.above else none
         held = "" if result.square else \
             f" (with the {'width' if label == 'height' else 'height'} held at " \
             f"{result.input[2] if label == 'height' else result.input[1]})"
@@ -302,7 +334,7 @@ def check_dict(result: Check) -> dict[str, Any]:
         "spec": result.spec.name, "input": list(result.input), "exact": result.exact,
         "square": result.square,
         "floors": [warning_dict(w) for w in result.warnings],
-        "nearest": {axis: {"below": n.below, "above": n.above}
+        "nearest": {axis: {"below": n.below, "above": n.above, "searched": n.searched}
                     for axis, n in result.nearest.items()},
         "range": list(result.range) if result.range is not None else None,
         "exact_sizes": result.exact_sizes if result.range is not None else None,

@@ -33,10 +33,57 @@ _ClickException, _Abort = _click_exception_types()
 
 
 def _fail(message: str, code: int = 2) -> None:
-    """The one error boundary's output: one line on stderr, then exit."""
-    sys.stderr.write(f"cnncalc: error: {message}\n")
-    sys.stderr.flush()
+    """The one error boundary's output: one line on stderr (control characters escaped: user
+    text in a message cannot rewrite the terminal), then exit."""
+    from .errors import printable
+
+    try:
+        sys.stderr.write(f"cnncalc: error: {printable(message)}\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError):  # stderr itself is gone: the exit status is all that is left
+        pass
     sys.exit(code)
+
+
+class _Closed:
+    """Stands for a standard stream that was closed before start (``>&-``: Python sets it to
+    None): writing to it fails as writing to a closed descriptor does, and that is one line."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "the output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError("closed")
+
+    def isatty(self) -> bool:
+        return False
+
+
+_OUTPUT_ERRORS = {"EPIPE": "the reader closed the pipe", "EBADF": "stdout is closed", "ENOSPC": "no space left on the device",
+                  "EDQUOT": "the disk quota is exceeded", "EFBIG": "the file is too large",
+                  "EIO": "an input/output error"}
+
+
+def _output_failed(exc: OSError) -> None:
+    """stdout could not be written (``> /dev/full``, a closed pipe): one line, exit 2, and
+    stdout pointed at /dev/null so that the interpreter's last flush cannot fail again."""
+    import errno
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests)
+        pass
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name in _OUTPUT_ERRORS:
+        _fail(f"cannot write the output: {_OUTPUT_ERRORS[name]}")
+    _fail(f"system error: {(exc.strerror or str(exc)).lower()}")
 
 
 _debug = False  # set by --debug: user errors show their traceback before the line
@@ -49,16 +96,35 @@ def _traceback() -> None:
         traceback.print_exc()
 
 
+class _OutputFailed(Exception):
+    """An OSError writing the output, carried past typer (which exits 1 silently on EPIPE)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _OneLineErrors(TyperGroup):
     """Turns user errors (ours and click's usage errors) into one line on stderr and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+            return result
+        except OSError as exc:
+            raise _OutputFailed(exc) from exc
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         global _debug
         _debug = False
+        if sys.stdout is None:
+            sys.stdout = _Closed()  # type: ignore[assignment]
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
         except CnncalcError as exc:
             _traceback()
             _fail(str(exc))
@@ -75,6 +141,12 @@ class _OneLineErrors(TyperGroup):
             _fail(exc.format_message(), getattr(exc, "exit_code", 2))
         except _Abort:
             _fail("aborted", 1)
+        except _OutputFailed as exc:  # writing stdout: reading a spec is caught where it is read
+            _traceback()
+            _output_failed(exc.error)
+        except OSError as exc:  # stdout's last flush
+            _traceback()
+            _output_failed(exc)
         code = result if isinstance(result, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -136,12 +208,19 @@ def load_spec(ref: str) -> Any:
     global _stdin_spec
     if ref == "-":
         if _stdin_spec is None:
-            from .spec import parse_spec
+            from .spec import parse_spec_bytes
 
             if sys.stdin is None or sys.stdin.isatty():
                 raise OptionError("SPEC is '-' but stdin is a terminal; pipe a spec in, as in "
                                   "`cat net.yaml | cnncalc table -`")
-            _stdin_spec = parse_spec(sys.stdin.read(), "<stdin>", "stdin")
+            # bounded as a file is (`yes | cnncalc table -` must not fill the memory)
+            from .yamlio import MAX_YAML_CHARS
+
+            stream = getattr(sys.stdin, "buffer", None)
+            limit = MAX_YAML_CHARS * 4 + 1
+            raw = stream.read(limit) if stream is not None else \
+                sys.stdin.read(limit).encode("utf-8", "surrogateescape")
+            _stdin_spec = parse_spec_bytes(raw, "<stdin>", "stdin")
         return _stdin_spec
     from .zoo import load_spec
 
@@ -164,7 +243,7 @@ SpecArg = typer.Argument(..., metavar="SPEC",
                          autocompletion=_complete_spec)
 InputOpt = typer.Option(None, "--input", "-i", metavar="CxHxW",
                         help="Input shape, e.g. 3x224x224 (default: the spec's own).")
-BatchOpt = typer.Option(1, "--batch", "-b", min=1, help="Batch size: MACs and activations scale with it.")
+BatchOpt = typer.Option(1, "--batch", "-b", min=1, max=2**63 - 1, help="Batch size: MACs and activations scale with it.")
 DepthOpt = typer.Option(None, "--depth", "-d", min=1,
                         help="Collapse blocks below this depth (1 = top level). Default: every layer.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
@@ -240,7 +319,7 @@ def _emit(format: Format, *, json: Callable[[], Any], csv: Callable[[], str],
     from . import render
 
     if format is Format.json:
-        sys.stdout.write(render.to_json(json()))
+        render.write_json(json(), sys.stdout)
     elif format is Format.csv:
         sys.stdout.write(csv())
     elif format is Format.markdown:
@@ -469,7 +548,9 @@ def compare(
 def plot(
     spec: str = SpecArg,
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
-                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg."),
+                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current "
+                                            "folder, from the SPEC you typed (nets/mine.yaml: "
+                                            "mine.svg), never from the spec's name."),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = DepthOpt,
@@ -488,7 +569,7 @@ def plot(
 
     analysis = _analyse(spec, input, batch, dtype)
     written, collapsed = plotting.draw_report(analysis, depth,
-                                              out or plotting.default_output(analysis),
+                                              out or plotting.default_output(spec),
                                               overwrite=force, log=log)
     typer.echo(f"wrote {written}")
     if collapsed and not quiet:
@@ -558,12 +639,16 @@ class BackendFormat(str, Enum):
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
+    from .errors import brief
+
     try:
-        sizes = tuple(int(part) for part in text.split(","))
+        sizes = tuple(int(part) for part in text.split(",") if len(part.strip()) <= 19)
+        if len(sizes) != len(text.split(",")):
+            sizes = ()
     except ValueError:
         sizes = ()
-    if not sizes or any(size < 1 for size in sizes):
-        raise typer.BadParameter(f"expected positive batch sizes like 1,8,32, got {text!r}",
+    if not sizes or any(size < 1 or size > 2**63 - 1 for size in sizes):
+        raise typer.BadParameter(f"expected positive batch sizes like 1,8,32, got {brief(text)}",
                                  param_hint="'--batch'")
     return sizes
 
@@ -572,7 +657,7 @@ def _print_backend(format: BackendFormat, as_dict: Callable[[], Any], rich: Call
     from . import render
 
     if format is BackendFormat.json:
-        sys.stdout.write(render.to_json(as_dict()))
+        render.write_json(as_dict(), sys.stdout)
     else:
         _write_report(rich())
 
@@ -581,7 +666,8 @@ def _print_backend(format: BackendFormat, as_dict: Callable[[], Any], rich: Call
 def verify(
     spec: str = SpecArg,
     input: Optional[str] = InputOpt,
-    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the forward pass."),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, max=2**63 - 1,
+                              help="Batch size of the forward pass."),
     depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
                                         help="Show rows at this depth (every row is checked)."),
     format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
@@ -594,6 +680,9 @@ def verify(
     from . import backend
 
     loaded = load_spec(spec)
+    from .engine import analyze
+
+    backend.check_fits(analyze(loaded, input, batch=batch))  # before torch is even imported
     backend.require_torch()
     from .backend import report
 
@@ -630,12 +719,12 @@ def profile(
     """
     from . import backend
 
+    from .output import check_target, write_text
+
     sizes = _batch_sizes(batch)
     loaded = load_spec(spec)
-    if save is not None and save.exists():
-        raise typer.BadParameter(f"{save} exists; cnncalc does not overwrite files", param_hint="'--save'")
-    if save is not None and not save.parent.is_dir():
-        raise typer.BadParameter(f"{save.parent} is not a directory", param_hint="'--save'")
+    if save is not None:  # refused before the (long) profile, and again when it is written
+        check_target(save, overwrite=False, label="--save")
     backend.require_torch()
     from . import render
     from .backend import report
@@ -644,12 +733,8 @@ def profile(
                              channels_last=channels_last, compile=compile, mode=mode.value,
                              warmup=warmup, iters=iters, min_time=min_time, per_layer=per_layer,
                              peak_tflops=peak_tflops, input=input, calibrate_device=calibrate)
-    if save is not None:
-        try:  # "x": never overwrite, even a file that appeared while the profile ran
-            with save.open("x", encoding="utf-8") as out:
-                out.write(render.to_json(report.profile_dict(result)))
-        except OSError as exc:
-            raise OptionError(f"--save {save}: {exc.strerror or exc}") from None
+    if save is not None:  # never overwrites, even a file that appeared while the profile ran
+        write_text(save, render.to_json(report.profile_dict(result)), label="--save")
     _print_backend(format, lambda: report.profile_dict(result), lambda: report.profile_rich(result))
     if not result.verification.ok:
         raise typer.Exit(1)
@@ -732,4 +817,8 @@ def main() -> None:
     import gc
 
     gc.freeze()  # what is loaded now lives until exit: the collector need not scan it again
+    # A 100,000-layer analysis makes millions of small objects and few cycles: collecting every
+    # 700 allocations cost 20-48 % of `table --format json` (issue 11); every 100,000 keeps
+    # memory bounded at a fraction of the cost.
+    gc.set_threshold(100_000, 50, 100)
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import reprlib
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +33,37 @@ class Location:
         return ":".join(parts)
 
 
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else
+                                f"\\u{ord(char):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown escaped (``\\x1b``, ``\\n``): user text (a
+    name, a title, a path) printed to a terminal can never move the cursor, erase a line or
+    hide the file:line of an error."""
+    return _CONTROL.sub(_escape, text)
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def quoted(text: str) -> str:
+    """``'text'`` with its control characters escaped, for messages."""
+    return f"'{printable(text)}'"
+
+
 def _one_line(text: str) -> str:
-    """Messages are one line: a line break that came from the spec (a quoted key, a file name)
-    is shown escaped."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """Messages are one line: a line break or other control character that came from the spec
+    (a quoted key, a file name) is shown escaped."""
+    return printable(text)
 
 
 class CnncalcError(Exception):

@@ -14,6 +14,19 @@ from .errors import brief
 Pair = tuple[int, int]
 
 
+# The one bound on every integer a spec or an option gives: a size, a count, a field (checked at
+# load, where the value was written; docs/errors.md). Past it, products of sizes would leave
+# every float and C integer type that torch and the formatters use.
+MAX_INT = 2**63 - 1
+MAX_INT_TEXT = "2**63 - 1 (9,223,372,036,854,775,807)"
+
+
+def too_large(value: int) -> str:
+    """The message for an integer over :data:`MAX_INT`, without printing all its digits."""
+    digits = len(str(value)) if value.bit_length() < 10_000 else value.bit_length() * 3 // 10
+    return f"{digits:,}-digit integer"
+
+
 class FieldError(ValueError):
     """A field value of the wrong type or range."""
 
@@ -43,7 +56,9 @@ def _int_at_least(minimum: int, what: str) -> Callable[[Any], int]:
         if not _is_int(value):
             raise FieldError(f"must be {what}, got {brief(value)}")
         if value < minimum:
-            raise FieldError(f"must be {what}, got {value}")
+            raise FieldError(f"must be {what}, got {value if value > -MAX_INT else 'a huge negative number'}")
+        if value > MAX_INT:
+            raise FieldError(f"must be {what} up to {MAX_INT_TEXT}, got a {too_large(value)}")
         return value
 
     return parse

@@ -118,6 +118,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int)
 
 
+def _known_negative(value: Any) -> bool:
+    """``_known(value < 0)``, without asking sympy when the answer is plain: a positive size
+    symbol plus a constant is never known to be negative (sympy takes milliseconds to say so,
+    per layer, on a symbolic --input)."""
+    if _is_int(value):
+        return value < 0
+    const, rest = value.as_coeff_Add()
+    if rest.is_Symbol and rest.is_positive and const.is_Integer:
+        return False
+    return _known(value < 0)
+
+
 def ceil_div(a: Any, b: int) -> Any:
     """⌈a/b⌉ for integers, and for sympy expressions (sympy imported only then)."""
     if _is_int(a):
@@ -147,7 +159,8 @@ def slide_output(size: Any, kernel: int, stride: int, pad: tuple[Any, Any], dila
     extent = dilation * (kernel - 1) + 1
     numerator = size + pad[0] + pad[1] - extent
     if not ceil_mode:
-        return numerator // stride + 1
+        # stride 1: the same number without a floor (sympy spends milliseconds on one)
+        return numerator + 1 if stride == 1 else numerator // stride + 1
     output = ceil_div(numerator, stride) + 1
     if _known(stride + pad[1] <= extent):
         return output  # (O − 1)·S ≤ numerator + S − 1 < I + P₀: the last window starts inside
@@ -166,7 +179,7 @@ def slide(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int],
     extent = dilation * (kernel - 1) + 1
     numerator = size + pad[0] + pad[1] - extent
     # torch's ceil_mode lets the one window hang past the end: the output is 1 down to −(S − 1)
-    if _known(numerator < 0) and not (ceil_mode and _known(numerator > -stride)):
+    if _known_negative(numerator) and not (ceil_mode and _known(numerator > -stride)):
         padded = size + pad[0] + pad[1]
         raise ShapeError(
             f"the {axis} kernel extent {extent} is larger than the padded input ({padded})"

@@ -34,8 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import Location, SpecError, brief
-from .fields import FieldError, broadcast, is_per_axis
+from .errors import Location, SpecError, brief, has_control, printable
+from .fields import MAX_INT, MAX_INT_TEXT, FieldError, broadcast, is_per_axis
 from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
@@ -158,9 +158,16 @@ def parse_shape(value: Any) -> Shape:
     elif isinstance(value, int) and not isinstance(value, bool):
         dims = [value]
     elif isinstance(value, str) and SHAPE_PATTERN.match(value):
-        dims = [int(d) for d in re.split(r"[x×X*,]", value.replace(" ", ""))]
+        parts = re.split(r"[x×X*,]", value.replace(" ", ""))
+        longest = max(parts, key=len)
+        if len(longest.lstrip("0")) > len(str(MAX_INT)) or int(longest) > MAX_INT:
+            raise ValueError(f"an input size is a {len(longest.lstrip('0')):,}-digit number; the "
+                             f"limit is {MAX_INT_TEXT}")
+        dims = [int(d) for d in parts]
     else:
         raise ValueError(f"an input shape must look like 3x224x224 (C×H×W), got {brief(value)}")
+    if any(isinstance(d, int) and abs(d) > MAX_INT for d in dims):
+        raise ValueError(f"an input size is over the limit of {MAX_INT_TEXT}")
     if len(dims) not in (1, 2, 3, 4) or not all(isinstance(d, int) and not isinstance(d, bool)
                                                 and d > 0 for d in dims):
         raise ValueError("an input shape needs positive integers C×H×W (or C×L, C×D×H×W, or one "
@@ -243,6 +250,9 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         return value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, env, text), _eval(node.right, env, text)
+        if isinstance(left, bool) or isinstance(right, bool):
+            raise ValueError(f"${{{text}}}: true and false take no part in arithmetic "
+                             "(+ - * // %); compare them or combine them with and/or/not")
         if type(node.op) in (ast.FloorDiv, ast.Mod) and right == 0:
             raise ValueError(f"${{{text}}} divides by zero")
         if (isinstance(left, str) or isinstance(right, str)) and not (
@@ -251,6 +261,11 @@ def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
         return _bounded(_BINARY[type(node.op)](left, right), text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
         value = _eval(node.operand, env, text)
+        if isinstance(value, bool) and not isinstance(node.op, ast.Not):
+            raise ValueError(f"${{{text}}}: true and false take no part in arithmetic "
+                             "(+ - * // %); compare them or combine them with and/or/not")
+        if isinstance(value, str) and not isinstance(node.op, ast.Not):
+            raise ValueError(f"${{{text}}}: text can only be joined to text with +")
         return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
             type(node.op)](value)
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
@@ -424,6 +439,9 @@ def _check_name(name: Any, what: str, where: Location, parent: str) -> str:
         raise SpecError(f"{what} must be a non-empty string, got {brief(name)}", where,
                         parent or None)
     name = str(name).strip()
+    if has_control(name):
+        raise SpecError(f"{what} {name!r} may not contain control characters", where,
+                        parent or None)
     if "." in name or any(ch.isspace() for ch in name):
         raise SpecError(f"{what} {name!r} may not contain dots or spaces (dots join paths)",
                         where, parent or None)
@@ -460,7 +478,9 @@ def _step(ctx: _Context, where: Location, parent: str) -> None:
 
 
 def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: Location) -> None:
-    _step(ctx, where, parent)
+    # Steps (MAX_NODES) count what the expansion makes: each layer and group, each item left
+    # out by when, and each repeat copy that made nothing else; a repeat item itself is no
+    # step, so that a repeat of 100,000 layers is 100,000 steps.
     key, fields = _split_item(item, where, parent)
     if "when" in fields:
         condition = _subst(fields, "when", ctx, parent or None)
@@ -468,10 +488,12 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
             raise SpecError(f"when must be true or false, got {brief(condition)}",
                             ctx.at(fields.position_of("when")), parent or None)
         if not condition:
+            _step(ctx, where, parent)
             return
     if key == "repeat":
         _expand_repeat(fields, ctx, parent, out, where)
         return
+    _step(ctx, where, parent)
     name = _name_of(fields, ctx, out, parent)
     path = _join(parent, name)
     node = _build_node(key, fields, ctx, name, path, where)
@@ -480,7 +502,8 @@ def _expand_item(item: Any, ctx: _Context, parent: str, out: list[Node], where: 
 
 
 def _tensor_ref(value: Any, what: str, where: Location, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+    if (isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip()
+            or has_control(str(value))):
         raise SpecError(f"{what} must name a tensor (a name given with 'as', or input), got "
                         f"{brief(value)}", where, path)
     return str(value).strip()
@@ -543,10 +566,12 @@ def _expand_repeat(fields: YamlMap, ctx: _Context, parent: str, out: list[Node],
         raise SpecError("repeat's layers must be a list", ctx.at(fields.position_of("layers")),
                         parent or None)
     for i in range(times):
-        _step(ctx, where, parent)
+        before = ctx.nodes[0]
         copy = ctx.copy_with({**ctx.env, "i": i})
         for index, item in enumerate(body):
             _expand_item(item, copy, parent, out, ctx.at(body.position_of(index)))
+        if ctx.nodes[0] == before:  # a copy that made nothing still costs a step
+            _step(ctx, where, parent)
 
 
 def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
@@ -571,6 +596,9 @@ _RANK_SUFFIX = re.compile(r"([123])d$")
 _RANK_SHAPES = {1: "vectors", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
 
 
+_TORCH_CONTAINERS = {"sequential": "sequence", "modulelist": "sequence", "cat": "concat"}
+
+
 def _squashed(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
@@ -583,6 +611,8 @@ def _kind_hint(key: str, blocks: dict[str, Any]) -> str:
     rank = _RANK_SUFFIX.search(word)
     stem = word[:rank.start()] if rank else word
     by_squashed = {_squashed(k): k for k in (*REGISTRY, *KEYWORDS, *blocks)}
+    # torch's containers, by the keyword that plays their part
+    by_squashed.update({k: v for k, v in _TORCH_CONTAINERS.items() if k not in by_squashed})
     for candidate in (word, stem, stem.replace("transpose", "_transpose")):
         found = by_squashed.get(_squashed(candidate))
         if found is not None and found != key:
@@ -662,7 +692,8 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         if arg in COMMON_FIELDS:
             continue
         if arg not in declared:
-            raise SpecError(f"block {key!r} has no parameter {arg!r}{_suggest(arg, declared)}"
+            raise SpecError(f"block {key!r} has no parameter {arg!r}"
+                            f"{_suggest(arg, (*declared, *COMMON_FIELDS))}"
                             f" (parameters: {', '.join(declared) or 'none'})",
                             ctx.at(fields.key_position(arg)), path)
         env[arg] = _subst(fields, arg, ctx, path, deferrable=True)
@@ -702,7 +733,8 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             continue
         if key not in rule.fields:
             allowed = ", ".join(rule.fields) or "none"
-            raise SpecError(f"unknown field {key!r} for {kind}{_suggest(key, rule.fields)} "
+            raise SpecError(f"unknown field {key!r} for {kind}"
+                            f"{_suggest(key, (*rule.fields, *COMMON_FIELDS))} "
                             f"(fields: {allowed})", ctx.at(fields.key_position(key)), path)
         value = _subst(fields, key, ctx, path, deferrable=True)
         if isinstance(value, Deferred):
@@ -748,6 +780,9 @@ def _check_blocks(raw: Any, file: str) -> dict[str, YamlMap]:
                         Location(file, *getattr(raw, "position", (None, None))))
     for block_name, definition in raw.items():
         where = Location(file, *raw.key_position(block_name))
+        if has_control(str(block_name)):
+            raise SpecError(f"block name {block_name!r} may not contain control characters",
+                            where)
         if block_name in REGISTRY or block_name in KEYWORDS:
             raise SpecError(f"block name {block_name!r} is taken by a layer kind or keyword", where)
         if not isinstance(definition, YamlMap):
@@ -820,11 +855,13 @@ def _parse_spec(text: str, file: str, default_name: str) -> Spec:
                              "layers")
     except RecursionError:
         raise SpecError("the spec is nested too deeply", top) from None
-    name = str(data.get("name", default_name))
+    # free text is kept, its control characters shown escaped: tables print it to terminals
+    name = printable(str(data.get("name", default_name)))
     root = Sequence(name="", path="", label=name, where=top, items=items)
-    return Spec(name=name, title=str(data.get("title", name)),
-                description=str(data.get("description", "")).strip(),
-                source=str(data.get("source", "")).strip(), file=file, input=shape, root=root,
+    return Spec(name=name, title=printable(str(data.get("title", name))),
+                description=printable(str(data.get("description", "")).strip()),
+                source=printable(str(data.get("source", "")).strip()), file=file, input=shape,
+                root=root,
                 outputs=outputs, scope=ctx.scope, tensor_names=ctx.tensor_names)
 
 
@@ -847,25 +884,63 @@ def _outputs(data: YamlMap, file: str) -> list[tuple[str, Location]]:
 
 
 def read_spec_file(path: Path) -> Spec:
-    """Read and parse a spec file; unreadable files raise :class:`SpecError`."""
+    """Read and parse a spec file; unreadable files raise :class:`SpecError`. Only a regular
+    file is read: a FIFO or a device is refused without blocking (opened with ``O_NONBLOCK``,
+    then checked with ``fstat`` before a byte is read)."""
+    import os
+    import stat
+
     shown = str(path)
-    if path.is_dir():
-        raise SpecError("is a directory, not a spec file", Location(shown))
     try:
-        with path.open("rb") as stream:  # bounded: the path may be huge, or a device
-            raw = stream.read(MAX_YAML_CHARS * 4 + 1)
-        if len(raw) > MAX_YAML_CHARS * 4:
-            raise SpecError(f"the file is over {MAX_YAML_CHARS * 4:,} bytes; specs are limited "
-                            f"to {MAX_YAML_CHARS:,} characters", Location(shown))
-        text = raw.decode("utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                     getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SpecError("no such file", Location(shown)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a spec file", Location(shown)) from None
     except PermissionError:
         raise SpecError("permission denied", Location(shown)) from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read: {getattr(exc, 'strerror', None) or exc}",
+                        Location(shown)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise SpecError("is a directory, not a spec file", Location(shown))
+        if not stat.S_ISREG(mode):
+            raise SpecError("is not a regular file (a FIFO, device or socket); a spec must be "
+                            "a file", Location(shown))
+        chunks: list[bytes] = []
+        size = 0
+        limit = MAX_YAML_CHARS * 4
+        while size <= limit:  # bounded: the file may be huge
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+    except PermissionError:
+        raise SpecError("permission denied", Location(shown)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
+    finally:
+        os.close(fd)
+    return parse_spec_bytes(raw, shown, path.stem)
+
+
+def parse_spec_bytes(raw: bytes, shown: str, default_name: str) -> Spec:
+    """:func:`parse_spec` of bytes read from a file or stdin (at most ``MAX_YAML_CHARS * 4 + 1``
+    of them): refused past the size limit, or where they are not UTF-8 (located)."""
+    limit = MAX_YAML_CHARS * 4
+    if len(raw) > limit:
+        what = "the file" if shown != "<stdin>" else "stdin"
+        raise SpecError(f"{what} is over {limit:,} bytes; specs are limited "
+                        f"to {MAX_YAML_CHARS:,} characters", Location(shown))
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = raw[:exc.start].decode("utf-8")
         raise SpecError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})",
                         Location(shown, *line_column(before, len(before)))) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror or exc}", Location(shown)) from None
-    return parse_spec(text, shown, path.stem)
+    return parse_spec(text, shown, default_name)

@@ -25,13 +25,18 @@ from typing import Any
 
 from .check import SEARCH_LIMIT
 from .engine import RowLookup, bytes_per_element, check_rank, implied_mismatch
-from .errors import CnncalcError, OptionError, SpecError
+from .errors import CnncalcError, OptionError, SpecError, brief
+from .fields import MAX_INT, MAX_INT_TEXT
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
 from .layers import REGISTRY, ShapeError
 from .spec import Spec
 
 _SEPARATOR = re.compile(r"\s*[x×X*,]\s*")
 SAME_CHECK_SIZES = 512  # sizes 1..512 at which undecided symbolic shapes are compared
+# Roundings (⌊⌋, ⌈⌉, a ceil_mode case) nested in one size's formula in the input symbols: past
+# it the formula is unreadable and sympy's cost grows with its depth, so the spec is refused at
+# the layer that passes it (a 300-step ceil_mode chain; ResNet-152 nests 5, a U-Net about 10).
+MAX_NESTING = 32
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -65,15 +70,20 @@ def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
     dims: list[Any] = []
     tokens = _tokens(text)
     if len(tokens) != 3:
-        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {text!r}")
+        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {brief(text)}")
     for token in tokens:
+        if re.fullmatch(r"[0-9]+", token) and len(token.lstrip("0")) > len(str(MAX_INT)):
+            raise OptionError(f"--input: a {len(token.lstrip('0')):,}-digit size is over the "
+                              f"limit of {MAX_INT_TEXT}")
+        if re.fullmatch(r"[0-9]+", token) and int(token) > MAX_INT:
+            raise OptionError(f"--input: {token} is over the limit of {MAX_INT_TEXT}")
         if re.fullmatch(r"[0-9]+", token) and int(token) > 0:
             dims.append(int(token))
         elif _NAME.match(token):
             dims.append(sp.Symbol(token, integer=True, positive=True))
         else:
-            raise OptionError(f"--input: {token!r} is neither a positive integer nor a name "
-                              f"(in {text!r})")
+            raise OptionError(f"--input: {brief(token)} is neither a positive integer nor a "
+                              f"name (in {brief(text)})")
     return tuple(dims)
 
 
@@ -160,6 +170,7 @@ class _SymWalk:
     counters: dict[str, int] = field(default_factory=dict)
     shapes: list[tuple[Any, ...]] = field(default_factory=list)  # per op: its output
     input: tuple[Any, ...] = ()
+    nesting: dict[Any, int] = field(default_factory=dict)  # name → roundings nested in it
 
     def name(self, expr: Any) -> Any:
         """A plain int, an existing name, or a new name for a new spatial size."""
@@ -169,6 +180,13 @@ class _SymWalk:
             return int(expr)
         if expr.is_Symbol:
             return expr
+        depth = max((self.nesting.get(s, 0) for s in expr.free_symbols), default=0)
+        if expr.has(sp.floor, sp.ceiling, sp.Piecewise, sp.Max, sp.Min):
+            depth += 1
+        if depth > MAX_NESTING:
+            raise ShapeError(f"this size's formula would nest {depth} roundings of the input "
+                             f"symbols; the limit is {MAX_NESTING} (give this axis a number in "
+                             "--input)")
         full = expr.xreplace(self.expanded)
         if full in self.by_expansion:
             return self.by_expansion[full]
@@ -178,6 +196,7 @@ class _SymWalk:
         while f"{prefix}{self.counters[prefix]}" in self.taken:
             self.counters[prefix] += 1
         symbol = sp.Symbol(f"{prefix}{self.counters[prefix]}", integer=True, positive=True)
+        self.nesting[symbol] = depth
         self.sizes[symbol] = expr
         self.expanded[symbol] = full
         self.by_expansion[full] = symbol
@@ -254,9 +273,14 @@ class _SymWalk:
                 y = tuple(self._plain(d) for d in y)
             params = self._plain(rule.params(config, x))
             macs = self._plain(rule.macs(config, x, y)) * self.batch
-        except (ShapeError, TypeError) as exc:
+        except ShapeError as exc:
             shown = ", ".join("×".join(map(str, s)) for s in xs)
             raise SpecError(f"{exc} (symbolic input {shown})", op.where, op.path) from None
+        except (TypeError, ValueError, RecursionError):  # sympy could not decide: never its text
+            shown = ", ".join("×".join(map(str, s)) for s in xs)
+            raise SpecError(f"{op.kind}'s shape rule cannot be decided for every input size "
+                            f"(symbolic input {shown}): it compares sizes that depend on the "
+                            "input; give numbers in --input", op.where, op.path) from None
         return SymRow(
             path=op.path, name=op.name, kind=op.label, depth=op.depth, leaf=True, head=op.head,
             input=xs[0], output=y, params=params, macs=macs,
@@ -330,7 +354,11 @@ def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
     walk = _SymWalk(batch, bytes_per_element(dtype),
                     taken={str(d) for d in dims if not isinstance(d, int)})
     graph = lower(spec)
-    walk.run(graph, dims)
+    try:
+        walk.run(graph, dims)
+    except RecursionError:
+        raise SymbolicError("the symbolic formulas are nested too deeply to process; give "
+                            "numbers in --input") from None
     output = walk.shape_of(graph.outputs[0])
     leaves = [r for r in walk.rows if r.leaf]
     main = [r for r in leaves if not r.head]
@@ -470,11 +498,9 @@ def result_markdown(result: SymbolicResult, depth: int | None) -> str:
 
 
 def result_csv(result: SymbolicResult, depth: int | None) -> str:
-    import csv
-    import io
+    from .render import _csv_writer
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out, writer = _csv_writer()
     from .render import SHAPE_CSV_COLUMNS, shape_csv_cells
 
     # "output" joins the axes with x, which the expressions may hold too: the _c/_h/_w columns

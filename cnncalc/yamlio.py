@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .errors import brief
+from .fields import MAX_INT, MAX_INT_TEXT
 
 try:  # libyaml's parser when present
     from yaml import CSafeLoader as _SafeLoader
@@ -35,6 +36,7 @@ MAX_YAML_DEPTH = 100  # nested mappings and lists
 MAX_YAML_VALUES = 1_000_000  # values after alias expansion (each *alias use counts in full)
 
 _TAG = "tag:yaml.org,2002:"
+_STR = f"{_TAG}str"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("null", "bool", "int", "float", "str", "timestamp")}
 
 
@@ -94,11 +96,15 @@ def _tag_name(tag: str) -> str:
 class _Builder:
     """Node graph to YamlMap / YamlList / scalars; an aliased node is built once and shared."""
 
-    def __init__(self, loader: Any):
+    def __init__(self, loader: Any, aliases: bool = True):
         self.loader = loader
+        # without an alias (no '*' in the text) no node is reached twice: scalars are built
+        # directly, without the memo (a million-value list: half the building time)
+        self.aliases = aliases
         self.built: dict[int, Any] = {}  # id(node) → value
         self.sizes: dict[int, int] = {}  # id(node) → values in its full expansion
         self.open: set[int] = set()  # nodes being built (an alias to one of them is a cycle)
+        self.shared = False  # whether an alias reused a value (else a big size is plain size)
 
     def fail(self, problem: str, node: yaml.Node) -> YamlError:
         return YamlError(problem, *_position(node))
@@ -106,6 +112,7 @@ class _Builder:
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
         key = id(node)
         if key in self.built:
+            self.shared = True
             return self.built[key]
         if key in self.open:
             raise self.fail("an alias is used inside its own anchor: the value would contain "
@@ -122,6 +129,8 @@ class _Builder:
         else:  # pragma: no cover - the composer makes only these
             raise self.fail(f"unexpected YAML node {type(node).__name__}", node)
         if size > MAX_YAML_VALUES:
+            if not self.shared:
+                raise self.fail(_too_many(), node)
             raise self.fail(f"the YAML expands to more than {MAX_YAML_VALUES:,} values (each use "
                             "of an alias counts in full): refused as an alias bomb", node)
         self.open.discard(key)
@@ -132,23 +141,67 @@ class _Builder:
         if node.tag == f"{_TAG}str":
             return node.value
         self.check_tag(node, _SCALAR_TAGS)
+        if node.tag == f"{_TAG}int":
+            return self.integer(node)
         try:
             return self.loader.yaml_constructors[node.tag](self.loader, node)
         except ValueError as exc:  # !!int "x", a date 2001-13-45, a 5,000-digit integer
             raise self.fail(f"cannot read {brief(node.value)} as {_tag_name(node.tag)}: {exc}",
                             node) from None
 
+    def integer(self, node: yaml.ScalarNode) -> int:
+        """A YAML integer, bounded by MAX_INT before it is converted (a 5,000-digit number is
+        refused by its length, not by Python's conversion limit). The YAML 1.1 forms that
+        YAML 1.2 reads differently are refused with what to write instead: ``010`` (octal 8 in
+        1.1, 10 in 1.2) and ``1:30`` (base 60: 90)."""
+        text = node.value.replace("_", "")
+        digits = text.lstrip("+-")
+        shown = brief(node.value)
+        if ":" in digits:
+            try:
+                value = f" ({self.loader.yaml_constructors[node.tag](self.loader, node):,})"
+            except ValueError:
+                value = ""
+            raise self.fail(f"{shown} is a YAML 1.1 base-60 number{value}; quote it if it is "
+                            "text, or write the number in decimal", node)
+        if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xXbBoO":
+            raise self.fail(f"{shown} has a leading zero, which YAML 1.1 reads as octal "
+                            f"({int(digits, 8) if set(digits) <= set('01234567') else '?'}) and "
+                            f"YAML 1.2 as {int(digits)}: write it without the leading zero", node)
+        if digits.isdigit() and len(digits) > len(str(MAX_INT)):
+            raise self.fail(f"a {len(digits):,}-digit integer is over the limit of "
+                            f"{MAX_INT_TEXT}", node)
+        try:
+            value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        except ValueError:
+            raise self.fail(f"cannot read {shown} as an integer", node) from None
+        if abs(value) > MAX_INT:
+            raise self.fail(f"{shown} is over the limit of {MAX_INT_TEXT}", node)
+        return value
+
     def check_tag(self, node: yaml.Node, allowed: set[str]) -> None:
         if node.tag not in allowed:
             raise self.fail(f"the YAML tag {_tag_name(node.tag)} is not allowed: a spec holds only "
                             "mappings, lists, text, numbers and booleans", node)
 
+    def item(self, node: yaml.Node, depth: int) -> tuple[Any, int]:
+        """A value and the values in its expansion."""
+        if not self.aliases and isinstance(node, yaml.ScalarNode) and depth <= MAX_YAML_DEPTH:
+            return (node.value if node.tag == _STR else self.scalar(node)), 1
+        value = self.build(node, depth)
+        return value, self.sizes[id(node)]
+
     def sequence(self, node: yaml.SequenceNode, depth: int) -> tuple[YamlList, int]:
         self.check_tag(node, {f"{_TAG}seq"})
-        data = YamlList(self.build(item, depth + 1) for item in node.value)
+        data = YamlList()
+        size = 1
+        for item in node.value:
+            value, count = self.item(item, depth + 1)
+            data.append(value)
+            size += count
         data.position = _position(node)
         data.item_positions = [_position(item) for item in node.value]
-        return data, 1 + sum(self.sizes[id(item)] for item in node.value)
+        return data, size
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> tuple[YamlMap, int]:
         self.check_tag(node, {f"{_TAG}map"})
@@ -160,7 +213,7 @@ class _Builder:
             if key_node.tag == f"{_TAG}merge":
                 merges.append(value_node)
                 continue
-            key = self.build(key_node, depth + 1)
+            key, key_size = self.item(key_node, depth + 1)
             if isinstance(key, (list, dict)):
                 raise self.fail("a mapping key must be a plain value, not a list or mapping",
                                 key_node)
@@ -168,10 +221,10 @@ class _Builder:
                 line = data.key_positions[key][0]
                 raise self.fail(f"the key {key!r} is written twice in one mapping (also on line "
                                 f"{line}); YAML would silently keep only the last", key_node)
-            data[key] = self.build(value_node, depth + 1)
+            data[key], value_size = self.item(value_node, depth + 1)
             data.key_positions[key] = _position(key_node)
             data.value_positions[key] = _position(value_node)
-            size += self.sizes[id(key_node)] + self.sizes[id(value_node)]
+            size += key_size + value_size
         # `<<: *base` or `<<: [*a, *b]`: the keys written here win, then the earlier merges
         for merge in merges:
             sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
@@ -187,6 +240,30 @@ class _Builder:
                         data.key_positions[key] = value.key_position(key)
                         data.value_positions[key] = value.position_of(key)
         return data, size
+
+
+def _too_many() -> str:
+    return (f"the YAML holds more than {MAX_YAML_VALUES:,} values (mappings, lists and scalars): "
+            "refused as too large for a spec")
+
+
+def _check_count(text: str) -> None:
+    """Refuse a text that itself writes more than MAX_YAML_VALUES values (a 2 MB flat list of
+    scalars) from the parser's events, streamed, before any node is composed: composing a
+    million nodes costs seconds and half a gigabyte. A cheap count of the separators decides
+    whether the events need counting at all (the builder counts exactly in any case)."""
+    rough = (text.count(",") + text.count("\n") + text.count(": ") + text.count("- ")
+             + text.count("[") + text.count("{"))
+    if rough <= MAX_YAML_VALUES // 4:
+        return
+    count = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent,
+                              yaml.SequenceStartEvent)):
+            count += 1
+            if count > MAX_YAML_VALUES:
+                mark = event.start_mark
+                raise YamlError(_too_many(), mark.line + 1, mark.column + 1)
 
 
 def line_column(text: str, index: int) -> tuple[int, int]:
@@ -237,8 +314,9 @@ def load_yaml(text: str) -> Any:
     loader = _SafeLoader(text)
     try:
         _check_depth(text)
+        _check_count(text)
         node = loader.get_single_node()
-        return None if node is None else _Builder(loader).build(node)
+        return None if node is None else _Builder(loader, aliases="*" in text).build(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "malformed YAML").removeprefix("but ")

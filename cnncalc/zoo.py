@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import SpecNotFound
+from .errors import Location, SpecError, SpecNotFound
 from .spec import Spec, read_spec_file
 
 _PACKAGED = Path(__file__).resolve().parent / "specs"  # inside an installed wheel
@@ -45,8 +46,14 @@ def load_spec(ref: str | Path) -> Spec:
     A name that is neither raises :class:`SpecNotFound` with the closest zoo names.
     """
     text = str(ref)
+    if not text.strip():
+        raise SpecNotFound("SPEC is empty: give a zoo name (`cnncalc list` shows the zoo) or a "
+                           "spec file")
     path = Path(text)
     if isinstance(ref, Path) or _looks_like_path(text) or (path.exists() and text not in zoo_names()):
+        if not os.path.lexists(path) and path.stem in zoo_names():
+            raise SpecError(f"no such file; the zoo has {path.stem!r} (without a path or "
+                            f"extension: cnncalc table {path.stem})", Location(text))
         return read_spec_file(path)
     if text in zoo_names():
         return _load_zoo(text)

@@ -93,13 +93,43 @@ def test_an_unreadable_file(tmp_path, monkeypatch):
     path = tmp_path / "secret.yaml"
     path.write_text("input: 3x8x8\nlayers: [relu]\n", encoding="utf-8")
     if os.geteuid() == 0:  # root reads through chmod 000: simulate the refusal
-        def refuse(self, *args, **kwargs):
-            raise PermissionError(13, "Permission denied", str(self))
+        real_open = os.open
 
-        monkeypatch.setattr(Path, "open", refuse)
+        def refuse(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
     else:
         path.chmod(0)
     assert error_line("table", str(path)) == f"{path}: permission denied"
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, None])
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path, make):
+    path = tmp_path / "pipe.yaml"
+    if make is None:
+        path = Path(os.devnull)
+    else:
+        make(path)
+    started = time.perf_counter()
+    assert error_line("table", str(path)) == (
+        f"{path}: is not a regular file (a FIFO, device or socket); a spec must be a file")
+    assert time.perf_counter() - started < 30
+
+
+def test_an_empty_spec_argument():
+    assert error_line("table", "") == ("SPEC is empty: give a zoo name (`cnncalc list` shows "
+                                       "the zoo) or a spec file")
+
+
+@pytest.mark.parametrize("typed", ["alexnet.yml", "specs/alexnet.yaml"])
+def test_a_missing_file_named_like_a_zoo_spec_points_at_it(tmp_path, monkeypatch, typed):
+    monkeypatch.chdir(tmp_path)
+    assert error_line("table", typed) == (
+        f"{typed}: no such file; the zoo has 'alexnet' (without a path or extension: cnncalc "
+        "table alexnet)")
 
 
 def test_a_file_too_large_to_be_a_spec(tmp_path):
@@ -152,3 +182,25 @@ def test_an_alias_used_a_few_times_is_fine(tmp_path):
         "  - sequence: &pair {layers: [{conv: {out: 3, kernel: 3, padding: 1}}, relu]}\n"
         "  - sequence: *pair\n", encoding="utf-8")
     assert runner.invoke(app, ["table", str(path)]).exit_code == 0
+
+
+def test_a_flat_list_of_a_million_scalars_is_refused_as_what_it_is(tmp_path):
+    """Issue 11: no alias, so not "an alias bomb"; refused from the parser's events before a
+    node is composed (it took 4.8 s and 549 MB)."""
+    path = tmp_path / "flat.yaml"
+    path.write_text("input: 3x8x8\nlayers: [" + ",".join(["1"] * (MAX_YAML_VALUES + 10)) + "]\n",
+                    encoding="utf-8")
+    started = time.perf_counter()
+    line = error_line("table", str(path))
+    assert time.perf_counter() - started < 30
+    assert line.startswith(f"{path}:2:")
+    assert line.endswith(f"the YAML holds more than {MAX_YAML_VALUES:,} values (mappings, lists "
+                         "and scalars): refused as too large for a spec")
+
+
+def test_stdin_is_bounded_as_a_file_is():
+    """`yes | cnncalc table -` must not read without end."""
+    result = runner.invoke(app, ["table", "-"], input=b"y\n" * (MAX_YAML_CHARS * 2 + 10))
+    assert result.exit_code == 2
+    assert result.stderr == (f"cnncalc: error: <stdin>: stdin is over {MAX_YAML_CHARS * 4:,} "
+                             f"bytes; specs are limited to {MAX_YAML_CHARS:,} characters\n")

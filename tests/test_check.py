@@ -146,6 +146,45 @@ def test_cli_range_and_json():
     assert data["exact"] is False
     assert data["floors"][0]["path"] == "conv1"
     assert data["floors"][0]["floors"][0]["ignored_input"] == 1
-    assert data["nearest"]["height"] == {"below": 195, "above": 227}
+    assert data["nearest"]["height"] == {"below": 195, "above": 227, "searched": 4096}
     text = runner.invoke(app, ["check", "alexnet", "--range", "200:260"]).stdout
     assert "exact square sizes in 200..260 (2): 227, 259" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded work (issue 11): the search and the range are bounded by CHECK_BUDGET op walks
+
+
+def test_the_search_below_a_huge_input_is_bounded(tmp_path):
+    import time
+
+    from cnncalc.check import SEARCH_LIMIT
+    spec = tmp_path / "big.yaml"
+    spec.write_text("input: 3x100000000x100000000\nlayers:\n"
+                    "  - conv: {out: 4, kernel: 3, stride: 100000000}\n")
+    started = time.perf_counter()
+    out = runner.invoke(app, ["check", str(spec)])
+    assert time.perf_counter() - started < 30  # was unbounded (10**8 sizes tried)
+    assert out.exit_code == 1
+    assert (f"nearest exact height and width: none within {SEARCH_LIMIT:,} below, "
+            "100000003 (+3) above") in out.stdout
+
+
+def test_a_range_too_costly_for_the_network_is_refused_at_once():
+    from cnncalc.check import range_limit
+    out = runner.invoke(app, ["check", "resnet152", "--range", "1:100001"])
+    assert out.exit_code == 2
+    assert out.stderr == ("cnncalc: error: --range spans 100,001 sizes; on this network (515 "
+                          f"ops) check lists at most {range_limit(515):,} (a bound on its time)\n")
+
+
+def test_the_window_shrinks_on_deep_networks_and_says_so(tmp_path):
+    from cnncalc.check import CHECK_BUDGET, search_window
+    spec = tmp_path / "deep.yaml"
+    spec.write_text("input: 3x33x33\nlayers:\n  - conv: {out: 3, kernel: 2, stride: 2}\n"
+                    "  - repeat: {times: 5000, layers: [relu]}\n")
+    window = search_window(5001, 2)
+    assert window == CHECK_BUDGET // (5001 * 2) < 4096
+    out = runner.invoke(app, ["check", str(spec), "--input", "3x1000x1000", "-f", "json"])
+    data = json.loads(out.stdout)
+    assert data["nearest"]["height"]["searched"] == window

@@ -521,3 +521,13 @@ def test_every_registered_kind_documents_itself(kind):
 def test_every_registered_kind_refuses_an_unknown_field(kind):
     with pytest.raises(SpecError, match="unknown field 'bogus'"):
         parse_spec(f"input: 3x8x8\nlayers:\n  - {kind}: {{bogus: 1}}\n", "net.yaml", "net")
+
+
+def test_adaptive_largest_window_closed_form_matches_the_loop():
+    """Issue 11: the largest adaptive window is computed without a loop over the output."""
+    from cnncalc.layers import _adaptive_windows
+
+    for size in range(1, 200):
+        for out in range(1, 200):
+            loop = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+            assert _adaptive_windows(size, out)[0] == loop, (size, out)

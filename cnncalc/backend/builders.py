@@ -1,7 +1,9 @@
 """Spec → ``torch.nn.Module``. One builder per layer kind, keyed by the kind's registry name;
 the network runs the spec's graph (cnncalc.graph) op by op, with every group a container of its
 members. Submodule names are the spec's dotted paths, so ``model.get_submodule("layer3.2.conv1")``
-is that row.
+is that row; a spec name that is already an attribute of nn.Module (``forward``, ``training``)
+is registered as ``forward_``, and ``model.submodule(path)`` / ``model.torch_path(path)`` map
+every spec path either way.
 """
 
 from __future__ import annotations
@@ -87,23 +89,55 @@ class Network(nn.Module):
 
     def __init__(self, graph: Graph, modules: dict[int, nn.Module]):
         super().__init__()
+        # the network's own attributes first, so that a spec name equal to one is escaped
+        self._steps: list[_Step] = []
+        self._outputs: tuple[int, ...] = ()
+        self._head_outputs: tuple[int, ...] = ()
+        self._frees: dict[bool, dict[int, tuple[int, ...]]] = {}
+        self.tensors: dict[int, torch.Tensor] = {}
+        self._spec_paths: dict[str, str] = {}
         blocks: dict[str, nn.Module] = {"": self}
+        # spec path → torch module path: the same but where a spec name is already an
+        # attribute of the container (forward, training, children, _steps…), which torch
+        # refuses as a module name: that one is registered as name_ (name__, …)
+        self._torch_paths: dict[str, str] = {"": ""}
         for group in graph.groups:
             block = Block()
             parent = graph.groups[group.parent].path if group.parent is not None else ""
-            blocks[parent].add_module(group.name, block)
+            self._register(blocks[parent], parent, group.name, group.path, block)
             blocks[group.path] = block
         for op in graph.ops:
             if op.row:
                 parent = graph.groups[op.group].path if op.group is not None else ""
-                blocks[parent].add_module(op.name, modules[op.index])
+                self._register(blocks[parent], parent, op.name, op.path, modules[op.index])
+        self._spec_paths = {torch_path: path for path, torch_path in self._torch_paths.items()}
         self._steps = [_Step(op.index, modules.get(op.index), op.implied, op.inputs, op.head)
                        for op in graph.ops]
         self._outputs = graph.outputs
         self._head_outputs = tuple(g.output for g in graph.groups if g.side)
         kept = {*self._outputs, *self._head_outputs}
         self._frees = {heads: _last_uses(graph, kept, heads) for heads in (False, True)}
-        self.tensors: dict[int, torch.Tensor] = {}
+
+    def _register(self, container: nn.Module, parent: str, name: str, path: str,
+                  module: nn.Module) -> None:
+        attribute = name
+        while attribute in container._modules or hasattr(container, attribute):
+            attribute += "_"
+        container.add_module(attribute, module)
+        parent_torch = self._torch_paths[parent]
+        self._torch_paths[path] = f"{parent_torch}.{attribute}" if parent_torch else attribute
+
+    def torch_path(self, path: str) -> str:
+        """The torch module path (``named_modules``, fvcore) of the row at spec ``path``."""
+        return self._torch_paths[path]
+
+    def spec_path(self, torch_path: str) -> str | None:
+        """The spec path of the module at ``torch_path``, if it is a row's."""
+        return self._spec_paths.get(torch_path)
+
+    def submodule(self, path: str) -> nn.Module:
+        """The module of the row at spec ``path`` (``get_submodule`` with the spec's names)."""
+        return self.get_submodule(self._torch_paths[path])
 
     def forward(self, x: torch.Tensor) -> Any:
         values: dict[int, torch.Tensor] = {GRAPH_INPUT: x}

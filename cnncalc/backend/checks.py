@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..engine import Analysis, analyze
+from . import check_fits
 from ..spec import Spec
 from .builders import Network, build
 
@@ -106,6 +107,7 @@ def _flop_counter_total(model: Network, x: torch.Tensor) -> int:
 def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
     """Build ``spec``, run one forward pass (eval mode, no grad, heads on) and check every row."""
     analysis = analyze(spec, input, batch=batch)
+    check_fits(analysis)
     model = build(spec, analysis.input).eval()
     model.collect_heads = model.heads_always = True
     x = torch.randn(batch, *analysis.input)
@@ -118,7 +120,7 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
 
     rows = []
     for row in analysis.rows:
-        module = model.get_submodule(row.path)
+        module = model.submodule(row.path)
         params = list(module.parameters())
         checks = [
             Check("shape", (batch, *row.output), shapes.get(row.path)),
@@ -127,7 +129,8 @@ def verify(spec: Spec, input: Any = None, batch: int = 1) -> Verification:
             Check("buffers", row.buffers, sum(b.numel() for b in module.buffers())),
         ]
         if fv_macs is not None:
-            checks.append(Check("macs", _all_macs_under(analysis, row.path), fv_macs.get(row.path, 0)))
+            checks.append(Check("macs", _all_macs_under(analysis, row.path),
+                                fv_macs.get(model.torch_path(row.path), 0)))
         rows.append(RowCheck(row.path, row.kind, row.leaf, tuple(checks)))
 
     t = analysis.totals

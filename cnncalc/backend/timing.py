@@ -421,7 +421,7 @@ def _per_layer(spec: Spec, batch: int, device: torch.device, options: dict[str, 
     open_ranges: list[Any] = []
     handles = []
     for row in leaves:
-        module = model.get_submodule(row.path)
+        module = model.submodule(row.path)
 
         def enter(mod: Any, args: Any, path: str = row.path) -> None:
             open_ranges.append(record_function(path))

@@ -163,7 +163,7 @@ def test_profile_save_writes_json_and_never_overwrites(tmp_path):
 
     nowhere = invoke("profile", "lenet5", *FAST, "--save", str(tmp_path / "no" / "such.json"))
     assert nowhere.exit_code == 2
-    assert "is not a directory" in one_error_line(nowhere)
+    assert "no such directory" in one_error_line(nowhere)
 
 
 @pytest.mark.parametrize("sizes", ["0", "1,x", "", "-4", "1,,8", "2.5"])
