@@ -13,7 +13,7 @@ Measures, and prints as Markdown (nothing is asserted; the numbers go in docs/be
    at most 1.5. cnncalc is byte-compiled first, as pip does when it installs it.
 2. In-process scale: parsing and analysing ResNet-152, and generated networks of 2,500 to 20,000
    layers (the cost should be linear in depth; the issue's target: 10,000 layers under a second).
-2b. Hostile scale (issue 11): `check`, a symbolic `--input` and `table --format json` at two
+2b. Hostile scale (issue 11): `check`, a symbolic `--input`, `table --format json` and `memory` at two
    sizes each (10,000 and 100,000 layers; symbolic 1,000 and 10,000), each in a fresh process,
    with the time, the peak resident memory and the growth exponent (1.00 = linear).
 3. Peers, when installed (torch, torchinfo, fvcore, ptflops): torchinfo's `summary`, fvcore's
@@ -208,6 +208,10 @@ HOSTILE = {
              "spec = parse_spec('input: 3x8x8\\nlayers:\\n' + relus(N), 'b', 'b')\n"
              "started = time.perf_counter(); render.write_json(render.analysis_dict("
              "analyze(spec, explain=True), None), io.StringIO())"),
+    # cnncalc memory: the inference replay and the training replay with adam
+    "memory": (_RELUS + "from cnncalc import analyze\nfrom cnncalc.memory import memory\n"
+               "analysis = analyze(parse_spec('input: 3x8x8\\nlayers:\\n' + relus(N), 'b', 'b'))\n"
+               "started = time.perf_counter(); memory(analysis, 'adam')"),
 }
 
 
@@ -378,11 +382,12 @@ def main() -> None:
     print("\n## In-process: parse and analyse\n")
     print("\n".join(scale(runs=3 if quick else 15,
                           sizes=[1_000] if quick else [2_500, 5_000, 10_000, 20_000])))
-    print("\n## Hostile scale: check, symbolic --input, JSON (fresh process each)\n")
+    print("\n## Hostile scale: check, symbolic --input, JSON, memory (fresh process each)\n")
     print("\n".join(hostile(
-        {"check": [1_000, 10_000], "symbolic": [250, 1_000], "json": [1_000, 10_000]} if quick
+        {"check": [1_000, 10_000], "symbolic": [250, 1_000], "json": [1_000, 10_000],
+         "memory": [1_000, 10_000]} if quick
         else {"check": [10_000, 100_000], "symbolic": [1_000, 10_000],
-              "json": [10_000, 100_000]})))
+              "json": [10_000, 100_000], "memory": [10_000, 100_000]})))
     if not quick or ARGS.peers:
         print("\n## Against the tools a user would otherwise run\n")
         print("\n".join(peers(runs=1 if quick else 3, repeat=1 if quick else 5)))

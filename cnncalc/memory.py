@@ -389,23 +389,25 @@ def _inference(graph: _Graph, rules: list[Rule], param_size: int,
     live.add(t[graph.input].storage, t[graph.input].bytes)
     cached = 0
     per_op, why = [], []
+    first = _first_tensors(graph)
     for op, rule in zip(graph.ops, rules):
         cached += _autocast_weights(op, param_size, autocast)
         out = t[op.output]
         live.add(out.storage, out.bytes)
         per_op.append(live.total + rule.temp + cached)
-        why.append(" + ".join(t[_first(graph, s)].what for s in live.bytes if s >= 0))
+        why.append(" + ".join(t[first[s]].what for s in live.bytes if s >= 0))
         for s in list(live.bytes):
             if s >= 0 and last.get(s, -1) <= op.index and s not in held:
                 live.drop(s)
     return per_op, why, cached
 
 
-def _first(graph: _Graph, storage: int) -> int:
+def _first_tensors(graph: _Graph) -> dict[int, int]:
+    """Per storage, the first tensor on it (the one that names it), in one pass."""
+    first: dict[int, int] = {}
     for tensor in graph.tensors:
-        if tensor.storage == storage:
-            return tensor.id
-    return 0  # pragma: no cover
+        first.setdefault(tensor.storage, tensor.id)
+    return first
 
 
 def _requires_grad(graph: _Graph) -> list[bool]:
