@@ -117,3 +117,16 @@ def test_adaptive_pooling_with_a_huge_output_costs_no_loop():
     analysis = analyze(spec)
     assert time.perf_counter() - started < 30  # was 59 s
     assert analysis.rows[-1].output == (3, 1_000_000, 1_000_000)
+
+
+def test_memory_is_linear_in_layers():
+    from cnncalc import analyze
+    from cnncalc.memory import memory
+
+    def relus(n: int):
+        return analyze(parse_spec(f"input: 3x8x8\nlayers:\n  - repeat: {{times: {n}, layers: "
+                                  "[relu]}\n", "r.yaml", "r"))
+
+    small, large = relus(1_000), relus(8_000)
+    ratio = _seconds(lambda: memory(large, "adam")) / _seconds(lambda: memory(small, "adam"))
+    assert ratio < 20, ratio  # 8 when linear, 64 when quadratic (as it was: names searched)
