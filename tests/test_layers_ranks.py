@@ -19,6 +19,7 @@ from cnncalc.fields import FieldError, broadcast, positive_axes
 from cnncalc.layers import REGISTRY, ShapeError, adaptive_largest_window
 from cnncalc.spec import parse_shape, parse_spec
 from cnncalc.windows import Field2
+from tests.test_properties import torch_output
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -318,14 +319,6 @@ def engine_output(input: tuple[int, ...], layer: dict) -> tuple[int, ...] | None
         return None
 
 
-def torch_output(run) -> tuple[int, ...] | None:
-    import torch
-
-    try:
-        with torch.no_grad():
-            return tuple(run(torch).shape[1:])
-    except (RuntimeError, ValueError):
-        return None
 
 
 @st.composite
