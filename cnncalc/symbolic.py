@@ -1,6 +1,6 @@
 """Symbolic input sizes: ``cnncalc table SPEC --input 3xHxW``.
 
-Any of C, H and W may be a name. The layer tree is walked as the engine walks it, but every size
+Any of C, H and W (or L, D) may be a name. The graph is walked as the engine walks it, but every size
 is a sympy expression, computed by the layer rules' own arithmetic (:func:`~cnncalc.layers.slide_output`
 and the kinds' ``output_shape``, ``params`` and ``macs``: Python's ``//`` is sympy's ``floor``
 there, so the floors are the ones the formulas really apply). Nothing here restates a formula.
@@ -64,13 +64,15 @@ def _sympy() -> Any:
 
 
 def parse_symbolic_shape(text: str) -> tuple[Any, ...]:
-    """``3xHxW`` → ``(3, H, W)`` with H, W positive integer sympy symbols. Names may not contain
-    x or X (the separator); the same name twice (``3xSxS``) is one size."""
+    """``3xHxW`` → ``(3, H, W)`` with H, W positive integer sympy symbols (also ``1xL``,
+    ``3xDxHxW``). Names may not contain x or X (the separator); the same name twice (``3xSxS``)
+    is one size."""
     sp = _sympy()
     dims: list[Any] = []
     tokens = _tokens(text)
-    if len(tokens) != 3:
-        raise OptionError(f"--input: a symbolic input needs C×H×W, e.g. 3xHxW, got {brief(text)}")
+    if not 2 <= len(tokens) <= 4:
+        raise OptionError(f"--input: a symbolic input needs C×H×W (or C×L, C×D×H×W), e.g. "
+                          f"3xHxW, got {brief(text)}")
     for token in tokens:
         if re.fullmatch(r"[0-9]+", token) and len(token.lstrip("0")) > len(str(MAX_INT)):
             raise OptionError(f"--input: a {len(token.lstrip('0')):,}-digit size is over the "
@@ -305,7 +307,7 @@ def _requirements(spec: Spec, result: SymbolicResult) -> list[Requirement]:
     """For each layer whose parameters depend on the input size: its input features, their value
     at the spec's own input, and the run of sizes around it where they keep that value."""
     at_spec: dict[Any, int | None] = {}
-    if len(spec.input) == 3:
+    if len(spec.input) == len(result.input) >= 2:
         for size, dim in zip(spec.input, result.input):
             if not isinstance(dim, int):  # one name for two sizes (3xSxS on 3×64×32): no value
                 at_spec[dim] = size if at_spec.get(dim, size) == size else None
@@ -349,6 +351,13 @@ def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
     """Walk ``spec`` with a symbolic input (``"3xHxW"`` or a tuple of ints and sympy symbols)."""
     sp = _sympy()
     dims = parse_symbolic_shape(input) if isinstance(input, str) else tuple(input)
+    if len(dims) != len(spec.input):
+        from .engine import SHAPE_WORDS
+
+        raise OptionError(
+            f"--input {'x'.join(map(str, dims))} is {SHAPE_WORDS.get(len(dims), '?')}, but "
+            f"{spec.name} takes {SHAPE_WORDS.get(len(spec.input), '?')} "
+            f"({'x'.join(map(str, spec.input))}): give an input of the same rank")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
     walk = _SymWalk(batch, bytes_per_element(dtype),

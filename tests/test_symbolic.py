@@ -231,3 +231,38 @@ def test_non_ascii_digits_are_one_error_line():
     out = runner.invoke(app, ["table", "alexnet", "--input", "3x²xW"])
     assert out.exit_code == 2, out.output
     assert out.stderr.startswith("cnncalc: error: ") and len(out.stderr.splitlines()) == 1
+
+
+def _doc_example(heading: str, index: int):
+    import re
+    from pathlib import Path
+
+    from cnncalc import parse_spec
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "spec-format.md").read_text()
+    section = doc.split(f"### {heading}", 1)[1].split("\n## ", 1)[0]
+    return parse_spec(re.findall(r"```yaml\n(.*?)```", section, re.S)[index], "d.yaml", "d")
+
+
+@pytest.mark.parametrize("index, text", [(0, "1xL"), (1, "3xDxHxW")])
+def test_symbolic_sizes_in_1d_and_3d_evaluate_to_the_engines(index: int, text: str):
+    """The docs' audio net (C×L) and C3D (C×D×H×W): every row's symbolic output, at the spec's
+    own input, is the numeric engine's."""
+    from cnncalc.symbolic import analyze_symbolic
+
+    loaded = _doc_example("1-D and 3-D networks", index)
+    result = analyze_symbolic(loaded, text)
+    numeric = analyze(loaded)
+    values = dict(zip(result.input[1:], loaded.input[1:]))
+    for row in result.rows:
+        want = numeric.row(row.path).output
+        got = tuple(result.evaluate(d, values) if not isinstance(d, int) else d for d in row.output)
+        assert got == want, row.path
+
+
+def test_a_symbolic_input_of_another_rank_is_refused():
+    from cnncalc.errors import OptionError
+    from cnncalc.symbolic import analyze_symbolic
+
+    with pytest.raises(OptionError, match="is C×L, but alexnet takes C×H×W"):
+        analyze_symbolic(load_spec("alexnet"), "3xH")
