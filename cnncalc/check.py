@@ -6,12 +6,12 @@ A division that is not exact floors the output and leaves rows or columns unread
 (padding-only floors included: every division exact). ``ceil_mode`` pooling rounds up instead of
 flooring, reads no fewer rows, and so never makes an input inexact.
 
-The two axes are computed independently by every layer kind, so the search is per axis: heights
-are tried with the width held at the given one, and widths with the height held. For a square
-input the search tries square sizes. Finding the nearest exact sizes and listing a range re-run a
-light walk of the spec (shapes and floors only, memoised per node and input shape, so sizes that
-meet again after a stride are computed once); the full analysis is made only for the input asked
-about.
+The spatial axes (length; height, width; depth, height, width) are computed independently by
+every layer kind, so the search is per axis: heights are tried with the other axes held at the
+given sizes, and so on. For an input whose spatial sizes are all equal (square, cube) the search
+tries equal sizes. Finding the nearest exact sizes and listing a range re-run a light walk of the
+graph (shapes and floors only, memoised per group and input shape, so blocks that meet the same
+shape again are computed once); the full analysis is made only for the input asked about.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from .windows import FloorWarning
 from .render import shape_text
 from .errors import OptionError, SpecError, brief
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
-from .layers import AXES, REGISTRY, Shape, ShapeError
+from .fields import AXIS_NAMES
+from .layers import REGISTRY, Shape, ShapeError
 from .spec import Spec
 
 SEARCH_LIMIT = 4096  # how far from the input (each way) the nearest exact size is looked for
@@ -185,12 +186,22 @@ def parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _axes(shape: Shape) -> tuple[str, ...]:
+    """The spatial axes' names: length; height, width; depth, height, width."""
+    return AXIS_NAMES[len(shape) - 1]
+
+
 def _shape_with(shape: Shape, axis: str | None, size: int) -> Shape:
-    """``shape`` with ``size`` along ``axis``, or along both for ``None`` (square)."""
-    c, h, w = shape
+    """``shape`` with ``size`` along ``axis``, or along every spatial axis for ``None``."""
     if axis is None:
-        return (c, size, size)
-    return (c, size, w) if axis == "height" else (c, h, size)
+        return (shape[0], *[size] * (len(shape) - 1))
+    at = 1 + _axes(shape).index(axis)
+    return (*shape[:at], size, *shape[at + 1:])
+
+
+def _together(names: list[str]) -> str:
+    """"height and width"; "depth, height and width"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _is_exact(exactness: Exactness, shape: Shape, axis: str | None) -> bool:
@@ -232,17 +243,19 @@ def check(spec: Spec, input: Shape | str | None = None,
     a bad input or range.
     """
     shape = input_shape(spec, input)
-    if len(shape) != 3:
-        raise OptionError(f"check needs a C×H×W input, got {'×'.join(map(str, shape))}")
+    if len(shape) < 2:
+        raise OptionError(f"check needs a map (C×L, C×H×W or C×D×H×W), got the vector "
+                          f"{'×'.join(map(str, shape))}")
+    axes = _axes(shape)
     if isinstance(size_range, str):
         size_range = parse_range(size_range)
     analysis = analyze(spec, input=shape)
     exactness = Exactness(spec)
     ops = len(exactness.graph.ops)
-    square = shape[1] == shape[2]
+    square = len(axes) > 1 and len(set(shape[1:])) == 1  # one size searched for every axis
     if size_range is not None:
         lo, hi = size_range
-        limit = range_limit(ops) // (1 if square else 2)
+        limit = range_limit(ops) // (1 if square else len(axes))
         if hi - lo + 1 > limit:
             raise OptionError(f"--range spans {hi - lo + 1:,} sizes; on this network ({ops:,} "
                               f"ops) check lists at most {limit:,} (a bound on its time)")
@@ -250,19 +263,20 @@ def check(spec: Spec, input: Shape | str | None = None,
     exact_sizes: dict[str, list[int]] = {}
     if square:
         found = _nearest(exactness, shape, None, shape[1], search_window(ops, 2))
-        nearest = {axis: found for axis in AXES}
+        nearest = {axis: found for axis in axes}
     else:
-        window = search_window(ops, 4)
+        window = search_window(ops, 2 * len(axes))
         nearest = {axis: _nearest(exactness, shape, axis, shape[1 + a], window)
-                   for a, axis in enumerate(AXES)}
+                   for a, axis in enumerate(axes)}
     if size_range is not None:
         if square:
-            sizes = [n for n in range(lo, hi + 1) if _is_exact(exactness, (shape[0], n, n), None)]
-            exact_sizes = {axis: sizes for axis in AXES}
+            sizes = [n for n in range(lo, hi + 1)
+                     if _is_exact(exactness, _shape_with(shape, None, n), None)]
+            exact_sizes = {axis: sizes for axis in axes}
         else:
             exact_sizes = {axis: [n for n in range(lo, hi + 1)
                                   if _is_exact(exactness, _shape_with(shape, axis, n), axis)]
-                           for axis in AXES}
+                           for axis in axes}
     return Check(spec=spec, input=shape, square=square, warnings=analysis.warnings,
                  nearest=nearest, range=size_range, exact_sizes=exact_sizes)
 
@@ -274,24 +288,36 @@ def check(spec: Spec, input: Shape | str | None = None,
 def _ignored_text(warning: FloorWarning) -> str:
     parts = []
     for axis, count in warning.ignored_input.items():
-        units = "row" if axis == "height" else "column"
+        units = _UNITS[axis]
         parts.append(f"{count} input {units}{'' if count == 1 else 's'}")
     return "ignores " + " and ".join(parts)
 
 
+_UNITS = {"length": "position", "depth": "slice", "height": "row", "width": "column"}
+
+
+def _held(result: Check, axis: str) -> str:
+    """" (with the width held at 224)": the other axes and their sizes ('' in 1-D)."""
+    axes = _axes(result.input)
+    others = [(a, result.input[1 + i]) for i, a in enumerate(axes) if a != axis]
+    if not others:
+        return ""
+    sizes = _together([str(n) for _, n in others])
+    return f" (with the {_together([a for a, _ in others])} held at {sizes})"
+
+
 def _nearest_text(result: Check) -> list[str]:
     lines = []
-    groups = [("height and width", result.nearest["height"])] if result.square else \
-        [(axis, result.nearest[axis]) for axis in AXES]
-    for label, found in groups:
-        size = result.input[1] if label != "width" else result.input[2]
+    axes = _axes(result.input)
+    groups = [(_together(list(axes)), axes[0], result.nearest[axes[0]])] if result.square else \
+        [(axis, axis, result.nearest[axis]) for axis in axes]
+    for label, axis, found in groups:
+        size = result.input[1 + axes.index(axis)]
         none = f"none within {found.searched:,}"
         below = f"{found.below} (−{size - found.below})" if found.below else \
             ("none" if size - 1 <= found.searched else none)
         above = f"{found.above} (+{found.above - size})" if found.above else none
-        held = "" if result.square else \
-            f" (with the {'width' if label == 'height' else 'height'} held at " \
-            f"{result.input[2] if label == 'height' else result.input[1]})"
+        held = "" if result.square else _held(result, axis)
         lines.append(f"nearest exact {label}{held}: {below} below, {above} above")
     return lines
 
@@ -312,17 +338,18 @@ def check_lines(result: Check) -> list[str]:
         lines += _nearest_text(result)
     if result.range is not None:
         lo, hi = result.range
+        axes = _axes(result.input)
         if result.square:
-            sizes = result.exact_sizes["height"]
-            lines.append(f"exact square sizes in {lo}..{hi} ({len(sizes)}): "
+            sizes = result.exact_sizes[axes[0]]
+            shape = "square" if len(axes) == 2 else "cube"
+            lines.append(f"exact {shape} sizes in {lo}..{hi} ({len(sizes)}): "
                          + (", ".join(map(str, sizes)) or "none"))
         else:
-            for a, axis in enumerate(AXES):
-                other = AXES[1 - a]
+            for axis in axes:
                 sizes = result.exact_sizes[axis]
-                lines.append(f"exact {axis}s in {lo}..{hi} with the {other} held at "
-                             f"{result.input[2 - a]} ({len(sizes)}): "
-                             + (", ".join(map(str, sizes)) or "none"))
+                held = _held(result, axis).strip().removeprefix("(").removesuffix(")")
+                lines.append(f"exact {axis}s in {lo}..{hi}{' ' + held if held else ''} "
+                             f"({len(sizes)}): " + (", ".join(map(str, sizes)) or "none"))
     return lines
 
 

@@ -188,3 +188,59 @@ def test_the_window_shrinks_on_deep_networks_and_says_so(tmp_path):
     out = runner.invoke(app, ["check", str(spec), "--input", "3x1000x1000", "-f", "json"])
     data = json.loads(out.stdout)
     assert data["nearest"]["height"]["searched"] == window
+
+
+def _doc_example(index: int):
+    import re
+    from pathlib import Path
+
+    from cnncalc import parse_spec
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "spec-format.md").read_text()
+    section = doc.split("### 1-D and 3-D networks", 1)[1].split("\n## ", 1)[0]
+    return parse_spec(re.findall(r"```yaml\n(.*?)```", section, re.S)[index], "d.yaml", "d")
+
+
+def _brute_exact(spec, shape) -> bool:
+    """Exact by definition: the engine analyses the shape and no layer floors."""
+    from cnncalc.errors import SpecError
+
+    try:
+        return not analyze(spec, input=shape).warnings
+    except SpecError:
+        return False
+
+
+def test_check_in_1d_finds_the_nearest_lengths_a_scan_finds():
+    spec = _doc_example(0)  # the audio net on 1×16000
+    result = check(spec)
+    found = result.nearest["length"]
+    above = next(n for n in range(16_001, 20_000) if _brute_exact(spec, (1, n)))
+    below = next(n for n in range(15_999, 10_000, -1) if _brute_exact(spec, (1, n)))
+    assert (found.below, found.above) == (below, above)
+    assert "nearest exact length: " in "\n".join(check_lines(result))
+
+
+def test_check_in_3d_holds_the_other_axes():
+    spec = _doc_example(1)  # C3D on 3×16×112×112
+    result = check(spec, input="3x16x112x120", size_range=(100, 130))
+    for axis, at in (("depth", 1), ("height", 2), ("width", 3)):
+        def shape(n: int) -> tuple[int, ...]:
+            dims = [3, 16, 112, 120]
+            dims[at] = n
+            return tuple(dims)
+
+        brute = [n for n in range(100, 131) if _brute_exact_axis(spec, shape(n), axis)]
+        assert result.exact_sizes[axis] == brute, axis
+    assert "exact heights in 100..130 with the depth and width held at 16 and 120" in \
+        "\n".join(check_lines(result))
+
+
+def _brute_exact_axis(spec, shape, axis: str) -> bool:
+    from cnncalc.errors import SpecError
+
+    try:
+        warnings = analyze(spec, input=shape).warnings
+    except SpecError:
+        return False
+    return all(f.axis != axis for w in warnings for f in w.floors)
