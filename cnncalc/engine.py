@@ -201,10 +201,11 @@ class _Walk:
             return
         rule = REGISTRY[op.kind]
         config = resolve_config(op, self.shape_of)
-        x: Any = xs[0] if getattr(rule, "arity", 1) == 1 else tuple(xs)
+        x: Any = xs[0] if rule.arity == 1 else tuple(xs)
         try:
             for shape in xs:
-                check_rank(op.kind, rule.accepts, shape)
+                if len(shape) not in rule.accepts:
+                    check_rank(op.kind, rule.accepts, shape)
             y = rule.output_shape(config, x)
             params = rule.params(config, x)
             trainable = rule.trainable(config, x)
@@ -215,7 +216,7 @@ class _Walk:
         except ShapeError as exc:  # a merge's message names its operands' shapes already
             shown = "" if len(xs) > 1 else f" (input {'×'.join(map(str, xs[0]))})"
             raise SpecError(f"{exc}{shown}", op.where, op.path) from None
-        if any(d < 1 for d in y):
+        if min(y) < 1:
             raise SpecError(f"output size {'×'.join(map(str, y))} is empty", op.where, op.path)
         if floors:
             self.warnings.append(FloorWarning(op.path, tuple(floors)))

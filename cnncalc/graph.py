@@ -211,6 +211,8 @@ class _Lowering:
         return y
 
     def leaf(self, node: Leaf, x: int, head: bool, group: int | None) -> int:
+        if node.plain:  # one input, the previous tensor or from's; no names in its fields
+            return self.add_op(node, node.kind, node.config, (x,), head, group)
         scope = node.scope
         arity = _arity(node.kind)
         if isinstance(node.source, list):

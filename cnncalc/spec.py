@@ -100,6 +100,14 @@ class Leaf(Node):
     config: dict[str, Any]
     # the fields whose value names a tensor (crop's and upsample's ``like``)
     tensor_fields: frozenset[str] = frozenset()
+    deferred: bool = False  # a field is a ${…} that reads a tensor's shape
+
+    @property
+    def plain(self) -> bool:
+        """One input and no tensor names or shape-reading values in its fields: lowering needs
+        no lookups (most layers)."""
+        return (not self.deferred and not self.extra and not isinstance(self.source, list)
+                and not self.tensor_fields and getattr(REGISTRY[self.kind], "arity", 1) == 1)
 
 
 @dataclass(kw_only=True)
@@ -757,15 +765,21 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
         except FieldError as exc:
             at = ctx.at(fields.position_of(key)) if key in fields else where
             raise SpecError(str(exc), at, path) from None
-    if not any(isinstance(v, Deferred) for v in config.values()):
+    deferred = any(isinstance(v, Deferred) for v in config.values())
+    if not deferred:
         try:
             config = rule.finish(config)
         except FieldError as exc:
             raise SpecError(str(exc), where, path) from None
-    tensor_fields = frozenset(k for k, f in rule.fields.items()
-                              if getattr(f.parse, "names_a_tensor", False))
     return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config,
-                tensor_fields=tensor_fields)
+                tensor_fields=_tensor_fields(kind), deferred=deferred)
+
+
+@lru_cache(maxsize=None)
+def _tensor_fields(kind: str) -> frozenset[str]:
+    """The kind's fields whose value names a tensor."""
+    return frozenset(k for k, f in REGISTRY[kind].fields.items()
+                     if getattr(f.parse, "names_a_tensor", False))
 
 
 # --------------------------------------------------------------------------------------------
