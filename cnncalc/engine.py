@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import OptionError, SpecError
 from .graph import GRAPH_INPUT, Graph, GraphWarning, Group, Op, lower, resolve_config
+from .fields import RANK_SHAPES
 from .layers import REGISTRY, Config, Shape, ShapeError
 from .spec import Spec, parse_shape
 from .windows import _ZERO, Field2, FloorWarning
@@ -125,10 +126,6 @@ class Analysis(RowLookup):
     outputs: tuple[Shape, ...] = ()
     # what the graph allows but looks like a mistake (a layer whose output is never used)
     graph_warnings: list[GraphWarning] = field(default_factory=list)
-
-    def op_row(self, op: Op) -> Row:
-        """The row of a row op."""
-        return self.row(op.path)
 
     # notebooks: a short repr, the table as HTML, a DataFrame (all in cnncalc.render)
     def __repr__(self) -> str:
@@ -263,12 +260,12 @@ def check_rank(kind: str, accepts: tuple[int, ...], x: Shape) -> None:
     if len(x) in accepts:
         return
     shape = "×".join(map(str, x))
-    need = " or ".join(RANK_NAMES.get(r, f"a rank-{r} tensor") for r in accepts)
+    need = " or ".join("a vector" if r == 1 else f"a {RANK_SHAPES.get(r, f'rank-{r}')} map"
+                       for r in accepts)
     hint = " (add a flatten layer first)" if accepts == (1,) else ""
     raise ShapeError(f"{kind} needs {need}, got {shape}{hint}")
 
 
-RANK_NAMES = {1: "a vector", 2: "a C×L map", 3: "a C×H×W map", 4: "a C×D×H×W map"}
 
 
 def implied_merge(op: Op, xs: list[Shape]) -> Shape:
@@ -303,9 +300,6 @@ def bytes_per_element(dtype: str) -> int:
         raise OptionError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}") from None
 
 
-SHAPE_WORDS = {1: "a vector F", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
-
-
 def input_shape(spec: Spec, input: Shape | str | None) -> Shape:
     """The input to analyse: ``input`` (``--input``), or the spec's own. Per-axis settings are
     read for the spec's rank, so an input of another rank is refused."""
@@ -313,12 +307,21 @@ def input_shape(spec: Spec, input: Shape | str | None) -> Shape:
         shape = parse_shape(input) if input is not None else spec.input
     except ValueError as exc:
         raise OptionError(f"--input: {exc}") from None
-    if len(shape) != len(spec.input):
-        raise OptionError(
-            f"--input {'x'.join(map(str, shape))} is {SHAPE_WORDS.get(len(shape), '?')}, but "
-            f"{spec.name} takes {SHAPE_WORDS.get(len(spec.input), '?')} "
-            f"({'x'.join(map(str, spec.input))}): give an input of the same rank")
+    check_input_rank(spec, shape)
     return shape
+
+
+def check_input_rank(spec: Spec, dims: tuple[Any, ...]) -> None:
+    """Refuse an input of another rank than the spec's (numeric or symbolic)."""
+    if len(dims) == len(spec.input):
+        return
+
+    def words(rank: int) -> str:
+        return "a vector F" if rank == 1 else RANK_SHAPES.get(rank, f"rank {rank}")
+
+    raise OptionError(f"--input {'x'.join(map(str, dims))} is {words(len(dims))}, but "
+                      f"{spec.name} takes {words(len(spec.input))} "
+                      f"({'x'.join(map(str, spec.input))}): give an input of the same rank")
 
 
 def analyze(spec: Spec, input: Shape | str | None = None, batch: int = 1,

@@ -133,6 +133,8 @@ def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:
 
 
 MAX_SPATIAL_RANK = 3
+# an input's shape per sample, by rank (len of the shape): one place for every message
+RANK_SHAPES = {1: "F", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
 AXIS_NAMES: dict[int, tuple[str, ...]] = {
     1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width"),
 }
@@ -234,18 +236,9 @@ def _before_after(value: Any) -> Pair:
     return (p, p)
 
 
-def before_after_axes(value: Any) -> Any:
-    """Padding per axis, before and after: an int for every side, or a list of one entry per
-    spatial axis, each an int or [before, after] (1-D before/after: ``[[1, 2]]``)."""
-    if isinstance(value, (list, tuple)):
-        if not 1 <= len(value) <= MAX_SPATIAL_RANK:
-            raise FieldError(f"must be an integer or a list of one per spatial axis (each an "
-                             f"integer or [before, after]), got {brief(list(value))}")
-        return Axes(_before_after(v) for v in value)
-    return _before_after(value)
-
-
-before_after_axes.per_axis = True  # type: ignore[attr-defined]
+# padding per axis, before and after: an int for every side, or one entry per spatial axis, each
+# an int or [before, after] (1-D before/after: ``[[1, 2]]``)
+before_after_axes = per_axis(_before_after, "an integer or [before, after]")
 
 
 def tensor_name(value: Any) -> str:

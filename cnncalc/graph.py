@@ -111,9 +111,6 @@ class Graph:
     output_names: tuple[str, ...]
     warnings: list[GraphWarning] = field(default_factory=list)
 
-    def producer(self, tensor: int) -> Op | None:
-        return None if tensor == GRAPH_INPUT else self.ops[tensor]
-
 
 # --------------------------------------------------------------------------------------------
 # Lowering

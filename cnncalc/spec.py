@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import Location, SpecError, brief, has_control, printable
-from .fields import MAX_INT, MAX_INT_TEXT, FieldError, broadcast, is_per_axis
+from .fields import MAX_INT, MAX_INT_TEXT, RANK_SHAPES, FieldError, broadcast, is_per_axis
 from .layers import REGISTRY, Shape
 from .yamlio import MAX_YAML_CHARS, YamlError, YamlList, YamlMap, line_column, load_yaml
 
@@ -601,7 +601,6 @@ def _build_node(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
 
 
 _RANK_SUFFIX = re.compile(r"([123])d$")
-_RANK_SHAPES = {1: "vectors", 2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
 
 
 _TORCH_CONTAINERS = {"sequential": "sequence", "modulelist": "sequence", "cat": "concat"}
@@ -626,7 +625,8 @@ def _kind_hint(key: str, blocks: dict[str, Any]) -> str:
         if found is not None and found != key:
             if rank:
                 accepts = getattr(REGISTRY.get(found), "accepts", ())
-                shapes = [_RANK_SHAPES[r] for r in accepts if r in _RANK_SHAPES]
+                shapes = ["vectors" if r == 1 else RANK_SHAPES[r] for r in accepts
+                          if r in RANK_SHAPES]
                 ranks = " and ".join([", ".join(shapes[:-1]), shapes[-1]] if len(shapes) > 1
                                      else shapes)
                 return f" (did you mean {found!r}? one kind for every rank: it takes {ranks})"

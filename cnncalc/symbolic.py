@@ -24,7 +24,8 @@ from math import prod
 from typing import Any
 
 from .check import SEARCH_LIMIT
-from .engine import RowLookup, bytes_per_element, check_rank, implied_mismatch
+from .engine import (RowLookup, bytes_per_element, check_input_rank, check_rank,
+                     implied_mismatch)
 from .errors import CnncalcError, OptionError, SpecError, brief
 from .fields import MAX_INT, MAX_INT_TEXT
 from .graph import GRAPH_INPUT, Graph, Group, Op, lower, resolve_config
@@ -351,13 +352,7 @@ def analyze_symbolic(spec: Spec, input: str | tuple[Any, ...], batch: int = 1,
     """Walk ``spec`` with a symbolic input (``"3xHxW"`` or a tuple of ints and sympy symbols)."""
     sp = _sympy()
     dims = parse_symbolic_shape(input) if isinstance(input, str) else tuple(input)
-    if len(dims) != len(spec.input):
-        from .engine import SHAPE_WORDS
-
-        raise OptionError(
-            f"--input {'x'.join(map(str, dims))} is {SHAPE_WORDS.get(len(dims), '?')}, but "
-            f"{spec.name} takes {SHAPE_WORDS.get(len(spec.input), '?')} "
-            f"({'x'.join(map(str, spec.input))}): give an input of the same rank")
+    check_input_rank(spec, dims)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise OptionError(f"--batch must be a positive integer, got {batch!r}")
     walk = _SymWalk(batch, bytes_per_element(dtype),
