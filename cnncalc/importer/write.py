@@ -1,0 +1,157 @@
+"""Write an :class:`~cnncalc.importer.ImportedModel` as spec YAML for people.
+
+Layers are nested in sequences along their dotted module paths (``layer1.0.conv1`` is the
+layer ``conv1`` in the sequence ``0`` in the sequence ``layer1``), so a spec's paths are the
+model's module paths. A layer reads the previous layer's output unless it says ``from``; a
+tensor gets a name (``as``) only where something other than the next layer reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import GRAPH_INPUT, ImportedLayer, ImportedModel
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def scalar(value: Any) -> str:
+    """``value`` as a YAML flow scalar (or flow list) that reads back as the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(scalar(v) for v in value) + "]"
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+def compact(value: Any) -> Any:
+    """A per-axis list whose entries are all equal, written once (broadcast again at load)."""
+    if isinstance(value, (list, tuple)) and value and all(v == value[0] for v in value) \
+            and not isinstance(value[0], (list, tuple)):
+        return value[0]
+    return value
+
+
+@dataclass
+class _Group:
+    name: str
+    items: list[Any] = field(default_factory=list)  # ImportedLayer or _Group
+
+
+def _nest(layers: list[ImportedLayer]) -> _Group:
+    """Layers in sequences along their paths; a module whose layers are not contiguous is
+    split, its later part named ``NAME_2`` (names are unique in their list)."""
+    root = _Group("")
+    stack: list[tuple[str, _Group]] = [("", root)]
+    for layer in layers:
+        parts = layer.path.split(".")
+        prefix = parts[:-1]
+        depth = 0  # how much of the open stack this layer shares
+        while depth + 1 < len(stack) and depth < len(prefix) and \
+                stack[depth + 1][0] == prefix[depth]:
+            depth += 1
+        del stack[depth + 1:]
+        for part in prefix[depth:]:
+            parent = stack[-1][1]
+            group = _Group(_unique(part, parent))
+            parent.items.append(group)
+            stack.append((part, group))
+        layer_name = _unique(parts[-1], stack[-1][1])
+        stack[-1][1].items.append((layer_name, layer))
+    return root
+
+
+def _unique(name: str, group: _Group) -> str:
+    taken = {item.name if isinstance(item, _Group) else item[0] for item in group.items}
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}_{n}" in taken:
+        n += 1
+    return f"{name}_{n}"
+
+
+def _tensor_names(model: ImportedModel) -> dict[str, str]:
+    """A readable, unique spec name for every tensor that must be named."""
+    readers: dict[str, int] = {}
+    for layer in model.layers:
+        for tensor in layer.inputs:
+            readers[tensor] = readers.get(tensor, 0) + 1
+    needed: set[str] = set(model.outputs[:-1] if model.outputs else [])
+    if model.outputs and model.layers and model.outputs[-1] != model.layers[-1].output:
+        needed.add(model.outputs[-1])
+    previous = GRAPH_INPUT
+    for layer in model.layers:
+        if layer.inputs and layer.inputs[0] != previous:
+            needed.add(layer.inputs[0])
+        needed.update(layer.inputs[1:])
+        previous = layer.output
+    names: dict[str, str] = {GRAPH_INPUT: GRAPH_INPUT}
+    taken = {GRAPH_INPUT}
+    for layer in model.layers:
+        if layer.output in needed:
+            base = re.sub(r"[^A-Za-z0-9_]", "_", layer.path) or "t"
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}_{n}", n + 1
+            taken.add(name)
+            names[layer.output] = name
+    return names
+
+
+def _layer_line(name: str, layer: ImportedLayer, previous: str, names: dict[str, str]) -> str:
+    fields = {"name": name}
+    fields.update({key: compact(value) for key, value in layer.config.items()})
+    if layer.inputs and layer.inputs[0] != previous:
+        fields["from"] = names[layer.inputs[0]]
+    if len(layer.inputs) > 1:
+        extra = [names[t] for t in layer.inputs[1:]]
+        fields["with"] = extra[0] if len(extra) == 1 else extra
+    if layer.output in names:
+        fields["as"] = names[layer.output]
+    body = ", ".join(f"{key}: {scalar(value)}" for key, value in fields.items())
+    return f"{layer.kind}: {{{body}}}"
+
+
+def to_yaml(model: ImportedModel) -> str:
+    """The spec text of ``model``: a header comment saying where it came from, then the spec."""
+    names = _tensor_names(model)
+    shape = "x".join(str(n) for n in model.input_shape)
+    lines = [f"# Imported by cnncalc from {model.source} (input {shape}).",
+             "# Edit freely: it is an ordinary spec (docs/spec-format.md)."]
+    lines += [f"# {note}" for note in model.notes]
+    lines.append(f"name: {scalar(model.name)}")
+    if model.title:
+        lines.append(f"title: {scalar(model.title)}")
+    lines.append(f"source: {scalar(model.source)}")
+    lines.append(f"input: {shape}")
+    if model.outputs and (len(model.outputs) > 1 or model.outputs[-1] != model.layers[-1].output):
+        lines.append("outputs: " + scalar([names[t] for t in model.outputs]))
+    lines.append("layers:")
+    state = {"previous": GRAPH_INPUT}
+
+    def emit(group: _Group, indent: str) -> None:
+        for item in group.items:
+            if isinstance(item, _Group):
+                lines.append(f"{indent}- sequence:")
+                lines.append(f"{indent}    name: {scalar(item.name)}")
+                lines.append(f"{indent}    layers:")
+                emit(item, indent + "      ")
+            else:
+                name, layer = item
+                lines.append(f"{indent}- " + _layer_line(name, layer, state["previous"], names))
+                state["previous"] = layer.output
+
+    emit(_nest(model.layers), "  ")
+    return "\n".join(lines) + "\n"
