@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
-from .engine import Analysis, Row, bytes_per_element
+from .engine import Analysis, Row, bytes_per_element, new_frozen
 from .errors import OptionError
 from .graph import GRAPH_INPUT
+from .graph import Op as GraphOp
 from .layers import REGISTRY
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # extra copies of the trainable params
@@ -59,7 +60,7 @@ ASSUMPTIONS = (
 # 1. The walk: tree → ops over tensors
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tensor:
     id: int
     elements: int  # for the whole batch
@@ -72,7 +73,7 @@ class _Tensor:
         return self.elements * self.bytes_each
 
 
-@dataclass
+@dataclass(slots=True)
 class Op:
     """One step: a layer, or a group's residual add or concatenation."""
 
@@ -86,6 +87,7 @@ class Op:
     head: bool = False
     keeps: list[int] = field(default_factory=list)  # alive while it runs, not read (see _walk)
     shapes: tuple[tuple[int, ...], ...] = ()  # its inputs' shapes per sample
+    node: int = -1  # the graph op (cnncalc.graph) it runs
 
 
 @dataclass
@@ -107,7 +109,14 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
     (fp32 under autocast). Then an op that autocast does not cast keeps the wider type of its
     inputs (type promotion: a max pool or a residual add on the fp32 input batch is fp32)."""
     batch = analysis.batch
-    rows = {r.path: r for r in analysis.rows}
+    graph = analysis.graph
+    assert graph is not None
+    # lists by op index, not dicts by path: at 100,000 layers, dict lookups scattered over
+    # memory made the walk grow faster than the layers
+    rows: list[Row | None] = [None] * len(graph.ops)
+    for item, row in zip(graph.preorder, analysis.rows):
+        if isinstance(item, GraphOp):
+            rows[item.index] = row
     tensors: list[_Tensor] = []
     ops: list[Op] = []
     outputs: list[int] = []
@@ -119,7 +128,7 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
 
     def op(path: str, kind: str, inputs: list[int], elements: int, row: Row | None,
            config: dict[str, Any] | None = None, head: bool = False,
-           keeps: list[int] | None = None) -> int:
+           keeps: list[int] | None = None, node: int = -1) -> int:
         rule = REGISTRY.get(kind)
         shares = rule is not None and (rule.view_in_training if training
                                        else rule.view_at_inference)
@@ -129,13 +138,12 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
             each = input_size
         y = new(elements, f"{path} output" if row else f"{path} {kind}",
                 like=inputs[0] if shares else None, each=each)
-        ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head, keeps or []))
+        ops.append(Op(len(ops), path, kind, inputs, y, row, config or {}, head, keeps or [],
+                      node=node))
         return y
 
-    graph = analysis.graph
-    assert graph is not None
     x = new(prod(analysis.input), "input", each=input_size or size)
-    ids = {GRAPH_INPUT: x}  # graph tensor → tensor here
+    ids = [x] * (len(graph.ops) + 1)  # graph tensor → tensor here; GRAPH_INPUT (-1) is the last
     for g in graph.ops:
         if g.head and not training:
             continue  # side heads run in training only
@@ -145,10 +153,11 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
             # the block's forward holds its input until it returns: to the add or the concat
             keeps = [ids[graph.groups[g.group].input]] if g.group is not None else []
             kind = "concat" if g.implied == "concat" else "add"
-            ids[g.index] = op(g.path, kind, inputs, elements, None, head=g.head, keeps=keeps)
+            ids[g.index] = op(g.path, kind, inputs, elements, None, head=g.head, keeps=keeps,
+                              node=g.index)
         else:
-            ids[g.index] = op(g.path, g.kind, inputs, elements, rows[g.path],
-                              analysis.configs[g.index], g.head)
+            ids[g.index] = op(g.path, g.kind, inputs, elements, rows[g.index],
+                              analysis.configs[g.index], g.head, node=g.index)
             ops[-1].shapes = tuple(analysis.input if t == GRAPH_INPUT else analysis.shapes[t]
                                    for t in g.inputs)
     outputs = [ids[t] for t in graph.outputs]
@@ -161,7 +170,7 @@ def _walk(analysis: Analysis, training: bool, size: int, input_size: int | None 
 # 2. The per-op rule
 
 
-@dataclass
+@dataclass(slots=True)
 class Rule:
     """What one op does to memory (bytes, whole batch).
 
@@ -593,12 +602,6 @@ def _macs(graph: _Graph) -> tuple[dict[str, int], dict[str, int]]:
     return forward, backward
 
 
-def _key(op: Op) -> str:
-    """An op's name, the same at inference and in training: the path, and for a residual add or
-    a concatenation its kind too (the block's own path is not a layer)."""
-    return op.path if op.row is not None else f"{op.path} ({op.kind})"
-
-
 def memory(analysis: Analysis, optimizer: str = "sgd", param_dtype: str | None = None,
            set_to_none: bool = True) -> MemoryReport:
     """The memory model of ``analysis`` (its batch and dtype) for ``optimizer``.
@@ -644,15 +647,20 @@ def memory(analysis: Analysis, optimizer: str = "sgd", param_dtype: str | None =
                    autocast=autocast)
     fwd_macs, bwd_macs = _macs(train)
 
-    by_key = {_key(op): (op, live[k], why[k]) for k, op in enumerate(infer.ops)}
+    # the inference op of each graph op (side heads have none), by graph op index
+    at_inference: list[int | None] = [None] * (len(analysis.graph.ops) if analysis.graph else 0)
+    for k, op in enumerate(infer.ops):
+        at_inference[op.node] = k
     layers = []
     for op in train.ops:
-        iop, ilive, iwhy = by_key.get(_key(op), (None, 0, ""))
-        out_bytes = 0
-        if iop is not None and infer.tensors[iop.output].storage != \
-                infer.tensors[iop.inputs[0]].storage:
-            out_bytes = infer.tensors[iop.output].bytes
-        layers.append(LayerMemory(
+        k = at_inference[op.node]
+        out_bytes, ilive, iwhy = 0, 0, ""
+        if k is not None:
+            iop, ilive, iwhy = infer.ops[k], live[k], why[k]
+            if infer.tensors[iop.output].storage != infer.tensors[iop.inputs[0]].storage:
+                out_bytes = infer.tensors[iop.output].bytes
+        layers.append(new_frozen(
+            LayerMemory,
             path=op.path, kind=op.kind, output_bytes=out_bytes, live_bytes=ilive,
             saved=rules[op.index].saved_what, saved_bytes=tr.newly_saved[op.index],
             forward_macs=fwd_macs.get(op.path, 0), backward_macs=bwd_macs.get(op.path, 0),

@@ -99,15 +99,21 @@ def row_dict(row: Row) -> dict[str, Any]:
         "leaf": row.leaf, "head": row.head, "input": list(row.input), "output": list(row.output),
         "settings": row.settings, "params": row.params, "trainable_params": row.trainable_params,
         "buffers": row.buffers, "macs": row.macs, "rf": _json_number(max(row.rf)),
-        "rf_hw": [_json_number(v) for v in row.rf], "jump_hw": [_json_number(v) for v in row.jump],
-        "rf_start_hw": [_json_number(v) for v in row.rf_start],
+        "rf_hw": _json_numbers(row.rf), "jump_hw": _json_numbers(row.jump),
+        "rf_start_hw": _json_numbers(row.rf_start),
         "activation_bytes": row.activation_bytes, "formula": list(row.formula),
     }
 
 
 def _json_number(value: Fraction) -> int | float:
     """An exact half-integer or integer as a JSON number."""
+    if type(value) is int:
+        return value
     return value.numerator if value.denominator == 1 else float(value)
+
+
+def _json_numbers(values: tuple[Fraction, ...]) -> list[int | float]:
+    return [v if type(v) is int else _json_number(v) for v in values]
 
 
 def start_text(value: Fraction) -> str:

@@ -368,6 +368,10 @@ class _Context:
     scope: Scope = field(default_factory=Scope)
     tensor_names: dict[str, Location] = field(default_factory=dict)  # every ``as``, spec-wide
     rank: int = 2  # spatial axes of the spec's input: per-axis fields are broadcast to it
+    # (id(fields), kind) -> (fields, config) of the layers whose fields hold no ${…}: a repeat
+    # or a block builds them once (fields is kept, so that its id stays its own)
+    leaf_configs: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = \
+        field(default_factory=dict)
 
     def at(self, position: tuple[int, int]) -> Location:
         return Location(self.file, position[0], position[1])
@@ -375,25 +379,28 @@ class _Context:
     def inside(self, block: str, env: dict[str, Any]) -> _Context:
         """The context of a block instance: its parameters and a scope of its own."""
         return _Context(self.file, self.blocks, env, (*self.stack, block), self.nodes,
-                        Scope(self.scope), self.tensor_names, self.rank)
+                        Scope(self.scope), self.tensor_names, self.rank, self.leaf_configs)
 
     def copy_with(self, env: dict[str, Any]) -> _Context:
         return _Context(self.file, self.blocks, env, self.stack, self.nodes, self.scope,
-                        self.tensor_names, self.rank)
+                        self.tensor_names, self.rank, self.leaf_configs)
 
 
 def _join(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
+_NO_FIELDS = YamlMap()  # the fields of a bare ``- relu`` (never changed: fields are only read)
+
+
 def _split_item(item: Any, where: Location, parent: str) -> tuple[str, YamlMap]:
     """``relu`` or ``{kind: {fields}}`` to (kind, fields)."""
     if isinstance(item, str):
-        return item, YamlMap()
+        return item, _NO_FIELDS
     if isinstance(item, dict) and len(item) == 1:
         ((key, fields),) = item.items()
         if fields is None:
-            return str(key), YamlMap()
+            return str(key), _NO_FIELDS
         if isinstance(fields, YamlMap):
             return str(key), fields
         raise SpecError(f"the fields of {key!r} must be a mapping (key: value), "
@@ -727,6 +734,7 @@ def _build_block(key: str, fields: YamlMap, ctx: _Context, name: str, path: str,
 
 
 @lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def per_axis_fields(kind: str) -> tuple[str, ...]:
     """The kind's per-axis fields (kernel, stride, …): broadcast at load to the spec's rank."""
     return tuple(key for key, f in REGISTRY[kind].fields.items() if is_per_axis(f.parse))
@@ -734,6 +742,10 @@ def per_axis_fields(kind: str) -> tuple[str, ...]:
 
 def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
                 where: Location) -> Leaf:
+    known = ctx.leaf_configs.get((id(fields), kind))
+    if known is not None:  # configs are never changed in place: one dict serves every copy
+        return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=known[1],
+                    tensor_fields=_tensor_fields(kind))
     rule = REGISTRY[kind]
     config: dict[str, Any] = {}
     for key in fields:
@@ -771,8 +783,21 @@ def _build_leaf(kind: str, fields: YamlMap, ctx: _Context, name: str, path: str,
             config = rule.finish(config)
         except FieldError as exc:
             raise SpecError(str(exc), where, path) from None
+        if not any(_has_expression(fields[key]) for key in fields if key not in COMMON_FIELDS):
+            ctx.leaf_configs[(id(fields), kind)] = (fields, config)
     return Leaf(name=name, path=path, label=kind, where=where, kind=kind, config=config,
                 tensor_fields=_tensor_fields(kind), deferred=deferred)
+
+
+def _has_expression(value: Any) -> bool:
+    """Whether a raw field value holds a ``${…}`` anywhere (its value may differ per copy)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, (list, tuple)):
+        return any(_has_expression(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    return False
 
 
 @lru_cache(maxsize=None)

@@ -541,3 +541,19 @@ def test_random_specs_raise_only_spec_or_option_errors(layers, input, override, 
         return
     assert analysis.totals.params >= 0 and analysis.totals.macs >= 0
     assert all(d >= 1 for d in analysis.output)
+
+
+def test_rows_made_without_init_are_complete_frozen_rows():
+    """The engine builds rows with engine.new_frozen (no per-field __setattr__): each must hold
+    every field, equal the row Row(**fields) makes, and stay frozen."""
+    import dataclasses
+
+    from cnncalc.engine import Row
+
+    names = {f.name for f in dataclasses.fields(Row)}
+    for spec_name in ("googlenet", "resnet50", "unet"):
+        for row in analyze(load_spec(spec_name)).rows:
+            assert set(vars(row)) == names
+            assert row == Row(**{name: getattr(row, name) for name in names})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.params = 0

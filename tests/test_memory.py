@@ -278,3 +278,18 @@ def test_keep_grads_counts_every_gradient_from_the_start():
     result = runner.invoke(app, ["memory", "vgg11", "--keep-grads", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["training"]["total_bytes"] == kept.training_bytes
+
+
+def test_layer_entries_made_without_init_are_complete_and_frozen():
+    import dataclasses
+
+    from cnncalc.memory import LayerMemory
+
+    names = {f.name for f in dataclasses.fields(LayerMemory)}
+    for spec_name in ("googlenet", "resnet50"):
+        report = memory(analyze(load_spec(spec_name)), "adam")
+        for layer in report.layers:
+            assert set(vars(layer)) == names
+            assert layer == LayerMemory(**{name: getattr(layer, name) for name in names})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        layer.saved_bytes = 0

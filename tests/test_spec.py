@@ -789,3 +789,18 @@ def test_with_nothing_close_every_kind_is_listed():
 
     err = error(lines("input: 3x8x8", "layers:", "  - zzzzzzzz"))
     assert f"(kinds: {', '.join(REGISTRY)}; keywords:" in err.problem
+
+
+def test_a_repeat_builds_a_constant_layer_once_and_an_expression_per_copy():
+    """Layers whose fields hold no ${…} are built once per spec (one config for every copy);
+    a field with an expression is evaluated for each copy."""
+    spec = parse_spec("input: 3x8x8\nlayers:\n"
+                      "  - repeat: {times: 3, layers: [{conv: {out: 4, kernel: 1}}, relu,"
+                      " {conv: {out: '${4 * (i + 1)}', kernel: 1}}]}\n", "t", "t")
+    leaves = spec.root.items
+    constant = [leaf.config for leaf in leaves[0::3]]
+    assert all(config is constant[0] for config in constant)
+    assert [leaf.config["out"] for leaf in leaves[2::3]] == [4, 8, 12]
+    # convs 3→4, 4→4 | 4→4, 4→8 | 8→4, 4→12: 3·4 + 4·4 + 4·4 + 4·8 + 8·4 + 4·12 weights,
+    # 4 + 4 + 4 + 8 + 4 + 12 biases
+    assert analyze(spec).totals.params == (12 + 16 + 16 + 32 + 32 + 48) + (4 + 4 + 4 + 8 + 4 + 12)
