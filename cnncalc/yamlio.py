@@ -24,6 +24,8 @@ import yaml
 from .errors import brief
 from .fields import MAX_INT, MAX_INT_TEXT
 
+_MAX_INT_DIGITS = len(str(MAX_INT))
+
 try:  # libyaml's parser when present
     from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -154,7 +156,13 @@ class _Builder:
         refused by its length, not by Python's conversion limit). The YAML 1.1 forms that
         YAML 1.2 reads differently are refused with what to write instead: ``010`` (octal 8 in
         1.1, 10 in 1.2) and ``1:30`` (base 60: 90)."""
-        text = node.value.replace("_", "")
+        text = node.value
+        if text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1) \
+                and len(text) <= _MAX_INT_DIGITS:
+            value = int(text)  # plain decimal (most integers): no loader, no message text
+            if value <= MAX_INT:
+                return value
+        text = text.replace("_", "")
         digits = text.lstrip("+-")
         shown = brief(node.value)
         if ":" in digits:
