@@ -69,9 +69,10 @@ class Exactness:
             return x if tensor == GRAPH_INPUT else shapes[tensor]
 
         i = first
+        closed = self._closed
         while i < end:
-            group = next((g for g in self._closed.get(i, ()) if g.end <= end and g is not inside),
-                         None)
+            group = next((g for g in closed[i] if g.end <= end and g is not inside),
+                         None) if i in closed else None
             if group is not None:
                 key = (group.index, shape_of(group.input))
                 found = self._memo.get(key)
@@ -87,7 +88,8 @@ class Exactness:
             op = ops[i]
             y, floored = self._visit(op, tuple(shape_of(t) for t in op.inputs), shape_of)
             shapes[i] = y
-            axes |= floored
+            if floored:
+                axes |= floored
             i += 1
         return axes
 
@@ -106,7 +108,11 @@ class Exactness:
         y = rule.output_shape(config, x)
         if any(d < 1 for d in y):
             raise _Invalid
-        return y, frozenset(f.axis for f in rule.floors(config, x))
+        floors = rule.floors(config, x)
+        return y, frozenset(f.axis for f in floors) if floors else _NONE
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _closed_groups(graph: Graph) -> dict[int, list[Group]]:
