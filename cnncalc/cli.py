@@ -577,6 +577,47 @@ def plot(
     _warn([analysis], quiet)
 
 
+@app.command(epilog="Example: cnncalc view googlenet -o googlenet.html")
+def view(
+    specs: list[str] = typer.Argument(..., metavar="SPEC...",
+                                      help="One spec, or two to show side by side with the "
+                                           "compare ratios (zoo names or files).",
+                                      autocompletion=_complete_spec),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Where to write the .html page. Default: SPEC.html "
+                                            "(A-vs-B.html) in the current folder, from the SPEC "
+                                            "you typed."),
+    input: Optional[str] = InputOpt,
+    batch: int = BatchOpt,
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
+                                        help="The depth the page opens at (default: every layer "
+                                             "when they fit, else the deepest depth that does)."),
+    dtype: DType = DTypeOpt,
+    convention: ConventionName = ConventionOpt,
+    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
+                                                      "existing file is never overwritten)."),
+    quiet: bool = QuietOpt,
+) -> None:
+    """One self-contained HTML page: the network as a graph to open and close block by block,
+    its per-layer table, each layer's figures and formulas (works offline)."""
+    from . import view as viewing
+
+    if len(specs) > 2:
+        raise typer.BadParameter("view shows one spec, or two side by side", param_hint="SPEC...")
+    target = out or viewing.default_output(specs)
+    viewing.check_output(target, force)  # before any work
+    analyses = [_analyse(s, input, batch, dtype, explain=True, convention=convention)
+                for s in specs]
+    comparison = None
+    if len(analyses) > 1:
+        from .compare import compare as compare_analyses
+
+        comparison = compare_analyses(analyses)
+    written = viewing.write(analyses, target, depth, comparison, overwrite=force)
+    typer.echo(f"wrote {written}")
+    _warn(analyses, quiet)
+
+
 @app.command(epilog="Example: cnncalc show resnet18 > my-net.yaml")
 def show(spec: str = SpecArg) -> None:
     """Print a spec's YAML, to copy and change, after comment lines with where it is from and
