@@ -269,7 +269,8 @@
                        height: label ? 12 : 0, labelpos: "c", weight: 2});
       self.edgeList.push([a, b]);
     }
-    d.edges.forEach(function (e) {
+    // (added last to first: dagre then draws a node's consumers left to right in their order)
+    d.edges.slice().reverse().forEach(function (e) {
       var a = self.rep(e[0]), b = self.rep(e[1]);
       if (a === b) return;
       var from = inside(a), entering = inside(b).filter(function (x) { return from.indexOf(x) < 0; });
