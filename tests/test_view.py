@@ -125,6 +125,8 @@ def test_compare_two_specs_side_by_side(tmp_path):
     assert data["comparison"]["rows"]["paths"] == [m.path for m in comparison.rows]
     default = tmp_path / "inception-naive-vs-inception-bottleneck.html"
     assert view.default_output(["inception-naive", "inception-bottleneck"]).name == default.name
+    assert view.default_output(["-"]).name == "stdin.html"
+    assert view.default_output(["../../x/net.yaml"]).name == "net.html"
 
 
 def test_three_specs_and_other_suffixes_are_refused(tmp_path):

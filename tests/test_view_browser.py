@@ -147,7 +147,14 @@ def depth_button(driver, depth: int | None, k: int = 0):
 # --------------------------------------------------------------------------------------------
 
 
-SHOTS = ["alexnet", "googlenet", "resnet50", "unet"]
+# what each screenshot shows: the page as opened, then a block opened and a layer selected (its
+# figures and formulas in the panel, the graph scrolled to it)
+SHOTS = {
+    "alexnet": [("select", "conv2")],
+    "googlenet": [("open", "inception3b.b2"), ("select", "inception3b.b2.conv")],
+    "resnet50": [("open", "layer1.0"), ("select", "layer1.0.conv2")],
+    "unet": [("depth", 1), ("select", "cat4")],
+}
 
 
 @pytest.mark.parametrize("spec", SHOTS)
@@ -156,10 +163,14 @@ def test_loads_offline_without_errors_and_screenshot(spec, browser, pages, tmp_p
     opened = open_page(browser, path)
     assert console_errors(browser) == []
     assert requests_made(browser, opened["url"]) == []
-    # the screenshot shows the page as opened, scrolled to where the network starts to branch
-    if spec in ("googlenet", "unet"):
-        js(browser, "document.querySelector('.graph-wrap').scrollTop = arguments[0]",
-           {"googlenet": 800, "unet": 0}[spec])
+    for action, what in SHOTS[spec]:
+        if action == "depth":
+            depth_button(browser, what)
+        elif action == "open":
+            click(browser, f'g.node[data-path="{what}"] g.toggle')
+        else:
+            click(browser, f'g.node[data-path="{what}"]')
+    assert console_errors(browser) == []
     shot = tmp_path / f"view-{spec}.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
@@ -256,9 +267,11 @@ def test_floor_warnings_are_marked_on_the_node(browser, pages):
     path, (analysis,) = pages("resnet50")
     open_page(browser, path)
     depth_button(browser, None)
-    warned = js(browser, "return Array.from(document.querySelectorAll('g.node.warned'))"
-                         ".map(n => n.getAttribute('data-path'))")
-    assert sorted(warned) == sorted(w.path for w in analysis.warnings)
+    for mark, severity in (("warned", "warning"), ("noted", "note")):
+        marked = js(browser, f"return Array.from(document.querySelectorAll('g.node.{mark}'))"
+                             ".map(n => n.getAttribute('data-path'))")
+        assert sorted(marked) == sorted(w.path for w in analysis.warnings
+                                        if w.severity == severity)
     click(browser, 'g.node[data-path="layer3.0.downsample.0"]')
     text = js(browser, "return document.querySelector('.details .warning').textContent")
     assert text.startswith("warning: layer3.0.downsample.0: height and width")

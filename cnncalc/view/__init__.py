@@ -44,7 +44,8 @@ SHADES = (("macs", "MACs", (221, 132, 82)), ("params", "params", (76, 114, 176))
 def default_output(spec_arguments: list[str]) -> Path:
     """``STEM.html`` (``A-vs-B.html`` for two), from the SPEC arguments as typed, never from a
     spec's content (as ``plot``'s default)."""
-    return Path("-vs-".join(safe_stem(s, "view") for s in spec_arguments) + ".html")
+    stems = (safe_stem("stdin" if s == "-" else s, "view") for s in spec_arguments)
+    return Path("-vs-".join(stems) + ".html")
 
 
 def check_output(out: Path, overwrite: bool) -> None:
@@ -98,25 +99,46 @@ def _details(row: Row, numbers: render.Numbers, analysis: Analysis) -> list[list
     macs_total = t.head_macs if row.head else t.macs
     label = render.macs_label(analysis)
     kind = f"{row.kind} (side head)" if row.head else row.kind
+
+    def count(n: int, extra: str = "") -> str:
+        if not n:
+            return "0"
+        return f"{render.exact_count(n)} ({render.human_count(n)}{extra})"
+
     items = [["kind", kind]]
     if row.settings:
         items.append(["settings", row.settings])
+    share = render._percent(row.macs, macs_total)
     items += [
         ["input", render.shape_text(row.input)],
         ["output", render.shape_text(row.output)],
-        ["params", f"{render.exact_count(row.params)} ({render.human_count(row.params)})"],
+        ["params", count(row.params)],
         ["trainable", render.exact_count(row.trainable_params)],
         ["buffers", render.exact_count(row.buffers)],
-        [label, f"{render.exact_count(row.macs)} ({render.human_count(row.macs)}; "
-                f"{render._percent(row.macs, macs_total)} of the "
-                f"{'side heads' if row.head else 'main path'})"],
+        [label, count(row.macs, f"; {share} of the {'side heads' if row.head else 'main path'}")],
         ["receptive field", render.pair_text(row.rf)],
         ["jump", render.pair_text(row.jump)],
         ["RF start", ", ".join(render.start_text(v) for v in row.rf_start)],
-        ["activations", f"{render.exact_count(row.activation_bytes)} B "
-                        f"({render.human_bytes(row.activation_bytes)})"],
+        ["activations", f"{render.exact_count(row.activation_bytes)} B"
+                        + (f" ({render.human_bytes(row.activation_bytes)})"
+                           if row.activation_bytes >= 1024 else "")],
     ]
     return items
+
+
+def _title(path: str) -> str:
+    """A node's name: the last part of its path, with the part before it when that is a
+    number (``layer1.0``, ``down4.2``: a bare ``0`` says little in a graph)."""
+    parts = path.split(".")
+    return ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+
+
+def _severity(messages: list[str]) -> str | None:
+    """How a node is marked: ``warning`` where input is never read, ``note`` where only
+    padding is (as the table's warnings and notes)."""
+    if any(m.startswith("warning:") for m in messages):
+        return "warning"
+    return "note" if messages else None
 
 
 def _warnings_at(analysis: Analysis) -> dict[str, list[str]]:
@@ -166,7 +188,8 @@ def view_dict(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
         nodes.append({
             "parent": parent,
             "side": isinstance(item, Group) and item.side,
-            "title": row.name,
+            "title": _title(row.path),
+            "severity": _severity(here),
             "subtitle": f"{row.kind} {row.settings}".strip() if row.leaf else row.kind,
             "cells": cells[index][0],
             "details": _details(row, numbers, analysis),

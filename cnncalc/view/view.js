@@ -58,9 +58,9 @@
     var d = this.data, self = this;
     var root = el("section", {"class": "view", "data-spec": d.spec}, host);
     var summary = el("header", {"class": "summary"}, root);
-    var h1 = el("h1", {}, summary, d.title + " ");
+    var h1 = el("h1", {}, summary, d.footer[0] + " ");
     el("span", {"class": "spec"}, h1, "(" + d.spec + ")");
-    d.footer.forEach(function (line, k) {
+    d.footer.slice(1).forEach(function (line, k) {
       var cls = k === 0 ? "line" : (line.indexOf("warning") === 0 ? "line warn" : "line dim");
       el("div", {"class": cls}, summary, line);
     });
@@ -405,14 +405,15 @@
     var d = this.data, self = this, i = n.row, node = d.nodes[i], row = d.rows[i];
     var group = this.isGroup(i);
     var cls = "node" + (group ? " group" : "") + (row.head ? " head" : "") +
-              (node.warnings.length ? " warned" : "");
+              (node.severity === "warning" ? " warned" : node.severity === "note" ? " noted" : "");
     var x0 = n.x - n.width / 2, y0 = n.y - n.height / 2;
     var ng = sv("g", {"class": cls, "data-row": String(i), "data-path": row.path}, parent);
     sv("rect", {"class": "box", x: x0, y: y0, width: n.width, height: n.height, rx: group ? 7 : 4}, ng);
     sv("text", {"class": "title", x: x0 + 8, y: y0 + 15}, ng, node.title);
     sv("text", {"class": "subtitle", x: x0 + 8, y: y0 + 29}, ng, node.subtitle);
     if (node.warnings.length)
-      sv("text", {"class": "badge", x: x0 + n.width - (group ? 34 : 14), y: y0 + 15}, ng, "⚠");
+      sv("text", {"class": "badge", x: x0 + n.width - (group ? 34 : 14), y: y0 + 15}, ng,
+         node.severity === "warning" ? "⚠" : "ⁱ");
     sv("title", {}, ng, row.path + "\n" + node.details.map(function (p) {
       return p[0] + ": " + p[1];
     }).join("\n") + (node.warnings.length ? "\n" + node.warnings.join("\n") : ""));
@@ -551,13 +552,15 @@
     var d = this.data, row = d.rows[i], node = d.nodes[i], box = this.details;
     box.innerHTML = "";
     el("h2", {}, box, row.path);
-    var dl = el("dl", {}, box);
+    var columns = el("div", {"class": "columns"}, box);
+    var dl = el("dl", {}, columns);
     node.details.forEach(function (p) {
       el("dt", {}, dl, p[0]);
       el("dd", {"data-field": p[0]}, dl, p[1]);
     });
-    if (row.formula.length) el("pre", {"class": "formula"}, box, row.formula.join("\n"));
-    node.warnings.forEach(function (w) { el("div", {"class": "warning"}, box, w); });
+    var more = el("div", {"class": "more"}, columns);
+    if (row.formula.length) el("pre", {"class": "formula"}, more, row.formula.join("\n"));
+    node.warnings.forEach(function (w) { el("div", {"class": "warning"}, more, w); });
   };
 
   // ---- the page
