@@ -242,7 +242,18 @@ def view_dict(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
         "shades": [[metric, name, _shade(rgb, 0.0), _shade(rgb, 0.85)]
                    for metric, name, rgb in SHADES],
         "macs_label": render.macs_label(analysis),
+        "flag_summary": _flag_summary(analysis),
     }
+
+
+def _flag_summary(analysis: Analysis) -> str:
+    """The line the page's folded warnings and notes show: how many of each."""
+    warnings = sum(1 for w in analysis.warnings if w.severity == "warning")
+    warnings += len(analysis.graph_warnings)
+    notes = sum(1 for w in analysis.warnings if w.severity == "note")
+    parts = [f"{n} {word}{'' if n == 1 else 's'}"
+             for n, word in ((warnings, "warning"), (notes, "note")) if n]
+    return ", ".join(parts) + " (marked on their nodes: ⚠ where input is never read, a circled i where only padding is)"
 
 
 def _start_depth(analysis: Analysis, depth: int | None) -> int | None:
@@ -289,8 +300,13 @@ def _json_text(data: Any) -> str:
 def page(analyses: list[Analysis], depth: int | None = None,
          comparison: Comparison | None = None) -> str:
     """The HTML page for one analysis, or for two or more side by side with their comparison."""
+    views = [view_dict(a, depth) for a in analyses]
+    if len(views) > 1 and depth is None:  # side by side: both open at one depth, that fits both
+        starts = [v["start_depth"] for v in views if v["start_depth"] is not None]
+        for v in views:
+            v["start_depth"] = min(starts) if starts else None
     data = {
-        "views": [view_dict(a, depth) for a in analyses],
+        "views": views,
         "comparison": comparison_view(comparison) if comparison is not None else None,
     }
     title = " vs ".join(a.spec.name for a in analyses)

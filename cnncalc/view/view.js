@@ -60,10 +60,19 @@
     var summary = el("header", {"class": "summary"}, root);
     var h1 = el("h1", {}, summary, d.footer[0] + " ");
     el("span", {"class": "spec"}, h1, "(" + d.spec + ")");
-    d.footer.slice(1).forEach(function (line, k) {
-      var cls = k === 0 ? "line" : (line.indexOf("warning") === 0 ? "line warn" : "line dim");
-      el("div", {"class": cls}, summary, line);
+    var flagged = d.footer.slice(1).filter(function (line) {
+      return line.indexOf("warning: ") === 0 || line.indexOf("note: ") === 0;
     });
+    d.footer.slice(1).forEach(function (line, k) {
+      if (flagged.indexOf(line) < 0) el("div", {"class": k === 0 ? "line" : "line dim"}, summary, line);
+    });
+    if (flagged.length) {  // folded: the nodes they are about are marked in the graph
+      var fold = el("details", {"class": "flags"}, summary);
+      el("summary", {"class": "line warn"}, fold, d.flag_summary);
+      flagged.forEach(function (line) {
+        el("div", {"class": line.indexOf("warning") === 0 ? "line warn" : "line dim"}, fold, line);
+      });
+    }
     var controls = el("div", {"class": "controls"}, summary);
     var depth = el("div", {"class": "group depth"}, controls);
     el("span", {"class": "label"}, depth, "depth");
@@ -97,7 +106,7 @@
     var side = el("div", {"class": "side"}, main);
     this.details = el("div", {"class": "details"}, side);
     el("p", {"class": "empty"}, this.details, "Select a node or a row.");
-    var wrap = el("div", {"class": "table-wrap"}, side);
+    var wrap = this.tableWrap = el("div", {"class": "table-wrap"}, side);
     this.table = el("table", {"class": "rows"}, wrap);
     var tr = el("tr", {}, el("thead", {}, this.table));
     this.headCells = d.headers.map(function (h, k) {
@@ -411,9 +420,13 @@
     sv("rect", {"class": "box", x: x0, y: y0, width: n.width, height: n.height, rx: group ? 7 : 4}, ng);
     sv("text", {"class": "title", x: x0 + 8, y: y0 + 15}, ng, node.title);
     sv("text", {"class": "subtitle", x: x0 + 8, y: y0 + 29}, ng, node.subtitle);
-    if (node.warnings.length)
-      sv("text", {"class": "badge", x: x0 + n.width - (group ? 34 : 14), y: y0 + 15}, ng,
-         node.severity === "warning" ? "⚠" : "ⁱ");
+    var bx = x0 + n.width - (group ? 34 : 14);
+    if (node.severity === "warning") sv("text", {"class": "badge", x: bx, y: y0 + 15}, ng, "⚠");
+    else if (node.severity === "note") {
+      var mark = sv("g", {"class": "badge note"}, ng);
+      sv("circle", {cx: bx + 5, cy: y0 + 10, r: 5.5}, mark);
+      sv("text", {x: bx + 5, y: y0 + 13.5, "text-anchor": "middle"}, mark, "i");
+    }
     sv("title", {}, ng, row.path + "\n" + node.details.map(function (p) {
       return p[0] + ": " + p[1];
     }).join("\n") + (node.warnings.length ? "\n" + node.warnings.join("\n") : ""));
@@ -536,7 +549,12 @@
     this.showDetails(i);
     if (scroll) {
       var tr = this.rowEls[i];
-      if (tr) tr.scrollIntoView({block: "nearest"});
+      if (tr) {  // scroll the table only, never the page
+        var box = this.tableWrap.getBoundingClientRect(), at = tr.getBoundingClientRect();
+        var top = at.top - box.top, head = this.table.tHead.getBoundingClientRect().height;
+        if (top < head || top + at.height > this.tableWrap.clientHeight)
+          this.tableWrap.scrollTop += top - this.tableWrap.clientHeight / 3;
+      }
       var n = this.graph.node("r" + i) || this.graph.node("c" + i);
       if (n) {
         var wrap = this.graphWrap, x = n.x * this.zoom, y = (n.y - n.height / 2) * this.zoom;
@@ -594,6 +612,7 @@
   var compare = DATA.views.length > 1;
   var comparisonHost = compare ? el("div", {}, app) : null;
   var host = compare ? el("div", {"class": "panes compare"}, app) : app;
+  if (compare) app.classList.add("compare-page");
   DATA.views.forEach(function (data, k) { views.push(new View(host, data, k, compare)); });
   if (compare) {
     views.forEach(function (v) { v.root.classList.add("compare"); });
