@@ -181,6 +181,7 @@ def test_the_file_is_self_contained_and_small(spec, tmp_path):
     assert _outside_references(html) == []
     assert "sourceMappingURL" not in html
     assert "default-src 'none'" in html  # the page may fetch nothing, even if it tried
+    assert "Copyright (c) 2012-2014 Chris Pettitt" in html and "Permission is hereby granted" in html
     size = len(html.encode("utf-8"))
     assert size < 3 * 2**20, size  # resnet152: about 0.6 MB
 
@@ -203,7 +204,7 @@ def test_the_wheel_ships_the_page_files():
     every file under cnncalc/ that git does not ignore)."""
     here = ROOT / "cnncalc" / "view"
     for name in ("page.html", "view.css", "view.js", "vendor/dagre.min.js",
-                 "vendor/LICENSE-dagre"):
+                 "vendor/LICENSE-dagre", "vendor/NOTICE"):
         assert (here / name).is_file(), name
     ignored = subprocess.run(["git", "check-ignore", *(str(p) for p in here.rglob("*"))],
                              cwd=ROOT, capture_output=True, text=True)

@@ -253,7 +253,9 @@ def _flag_summary(analysis: Analysis) -> str:
     notes = sum(1 for w in analysis.warnings if w.severity == "note")
     parts = [f"{n} {word}{'' if n == 1 else 's'}"
              for n, word in ((warnings, "warning"), (notes, "note")) if n]
-    return ", ".join(parts) + " (marked on their nodes: ⚠ where input is never read, a circled i where only padding is)"
+    marks = [mark for n, mark in ((warnings, "⚠ where input is never read"),
+                                  (notes, "a circled i where only padding is")) if n]
+    return ", ".join(parts) + f" (marked on their nodes: {'; '.join(marks)})"
 
 
 def _start_depth(analysis: Analysis, depth: int | None) -> int | None:
@@ -316,7 +318,9 @@ def page(analyses: list[Analysis], depth: int | None = None,
         "TITLE": escape(f"cnncalc view: {title}"),
         "STYLE": _asset("view.css").replace("</", "<\\/"),
         "DATA": _json_text(data),
-        "DAGRE": _script_text(_asset("vendor/dagre.min.js")),
+        # dagre's MIT licence travels with each copy of it
+        "DAGRE": "/*\n" + _asset("vendor/LICENSE-dagre") + "*/\n"
+                 + _script_text(_asset("vendor/dagre.min.js")),
         "SCRIPT": _script_text(_asset("view.js")),
     }
     # one pass over the template: text put in (a spec's title) is never searched for a slot
