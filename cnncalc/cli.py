@@ -255,6 +255,13 @@ ColumnsOpt = typer.Option(
     None, "--columns", metavar="KEY,...",
     help="The table's columns, in order, after the layer: kind, input, output, settings, params, "
          "params%, trainable, buffers, macs, macs%, rf, act, share.")
+def _out_option(help: str) -> Any:
+    """``--out``/``-o FILE`` of a command that writes a file (cnncalc.output writes it)."""
+    return typer.Option(None, "--out", "-o", metavar="FILE", help=help)
+
+
+ForceOpt = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
+                                                 "existing file is never overwritten).")
 WideOpt = typer.Option(False, "--wide", "-w",
                        help="Every column, however narrow the terminal (it never drops any).")
 
@@ -547,16 +554,14 @@ def compare(
 @app.command(epilog="Example: cnncalc plot resnet50 --depth 2 --out resnet50.png")
 def plot(
     spec: str = SpecArg,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
-                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current "
-                                            "folder, from the SPEC you typed (nets/mine.yaml: "
-                                            "mine.svg), never from the spec's name."),
+    out: Optional[Path] = _out_option(
+        "Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current folder, from the "
+        "SPEC you typed (nets/mine.yaml: mine.svg), never from the spec's name."),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = DepthOpt,
     dtype: DType = DTypeOpt,
-    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
-                                                      "existing file is never overwritten)."),
+    force: bool = ForceOpt,
     log: bool = typer.Option(False, "--log", help="Logarithmic value axes (small layers show)."),
     quiet: bool = QuietOpt,
 ) -> None:
@@ -583,10 +588,9 @@ def view(
                                       help="One spec, or two to show side by side with the "
                                            "compare ratios (zoo names or files).",
                                       autocompletion=_complete_spec),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
-                                       help="Where to write the .html page. Default: SPEC.html "
-                                            "(A-vs-B.html) in the current folder, from the SPEC "
-                                            "you typed."),
+    out: Optional[Path] = _out_option(
+        "Where to write the .html page. Default: SPEC.html (A-vs-B.html) in the current folder, "
+        "from the SPEC you typed."),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
@@ -594,8 +598,7 @@ def view(
                                              "when they fit, else the deepest depth that does)."),
     dtype: DType = DTypeOpt,
     convention: ConventionName = ConventionOpt,
-    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
-                                                      "existing file is never overwritten)."),
+    force: bool = ForceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """One self-contained HTML page: the network as a graph to open and close block by block,
