@@ -607,6 +607,8 @@ def view(
 
     if len(specs) > 2:
         raise typer.BadParameter("view shows one spec, or two side by side", param_hint="SPEC...")
+    if input is not None and _symbolic_input(input):
+        raise OptionError("view needs a numeric --input (no symbols): the page shows numbers")
     target = out or viewing.default_output(specs)
     viewing.check_output(target, force)  # before any work
     analyses = [_analyse(s, input, batch, dtype, explain=True, convention=convention)

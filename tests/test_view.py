@@ -137,6 +137,18 @@ def test_three_specs_and_other_suffixes_are_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_symbolic_inputs_and_huge_networks_are_refused_in_one_line(tmp_path):
+    result = runner.invoke(app, ["view", "alexnet", "--input", "3xHxW", "-o",
+                                 str(tmp_path / "x.html")])
+    assert result.exit_code == 2 and "numeric --input" in result.stderr
+    spec = tmp_path / "big.yaml"
+    spec.write_text("input: 8x4x4\nlayers:\n  - repeat: {times: 2001, layers: [relu]}\n")
+    result = runner.invoke(app, ["view", str(spec), "-o", str(tmp_path / "x.html")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "the limit is 2,000" in result.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
 def test_an_existing_file_is_never_overwritten_without_force(tmp_path):
     out = tmp_path / "a.html"
     out.write_text("mine")

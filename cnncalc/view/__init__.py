@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from ..compare import Comparison
     from ..engine import Analysis, Row
 
+# The most rows a page holds: about 1 KB of page each (2 MB at the limit), and a browser lays a
+# flat chain of 1,000 layers out in under 2 s
+MAX_ROWS = 2_000
 # The most nodes the page opens with: the deepest depth whose rows fit (as `plot` chooses bars)
 MAX_NODES = 80
 # The columns of the page's table (render.COLUMNS keys): the terminal table's, with the MAC share
@@ -302,6 +305,11 @@ def _json_text(data: Any) -> str:
 def page(analyses: list[Analysis], depth: int | None = None,
          comparison: Comparison | None = None) -> str:
     """The HTML page for one analysis, or for two or more side by side with their comparison."""
+    for a in analyses:
+        if len(a.rows) > MAX_ROWS:
+            raise OptionError(f"{a.spec.name}: the page would have {len(a.rows):,} rows (layers "
+                              f"and blocks); the limit is {MAX_ROWS:,} (cnncalc table "
+                              "--format json gives every row)")
     views = [view_dict(a, depth) for a in analyses]
     if len(views) > 1 and depth is None:  # side by side: both open at one depth, that fits both
         starts = [v["start_depth"] for v in views if v["start_depth"] is not None]
