@@ -427,9 +427,9 @@
       sv("circle", {cx: bx + 5, cy: y0 + 10, r: 5.5}, mark);
       sv("text", {x: bx + 5, y: y0 + 13.5, "text-anchor": "middle"}, mark, "i");
     }
-    sv("title", {}, ng, row.path + "\n" + node.details.map(function (p) {
+    sv("title", {}, ng, [row.path].concat(node.details.map(function (p) {
       return p[0] + ": " + p[1];
-    }).join("\n") + (node.warnings.length ? "\n" + node.warnings.join("\n") : ""));
+    }), row.formula, node.warnings).join("\n"));
     ng.addEventListener("click", function () { self.select(i, true); });
     if (group) {
       ng.addEventListener("dblclick", function () { self.toggle(i); });
