@@ -32,10 +32,9 @@
     return node;
   }
 
-  function View(host, data, index, compare) {
+  function View(host, data, index) {
     this.data = data;
     this.index = index;
-    this.compare = compare;
     this.metric = data.shades[0][0];
     this.selected = null;
     this.sort = null;  // [column, +1 | -1]
@@ -50,6 +49,8 @@
     }
     this.byPath = {};
     for (i = 0; i < rows.length; i++) this.byPath[rows[i].path] = i;
+    this.mergeById = {};
+    for (i = 0; i < data.merges.length; i++) this.mergeById[data.merges[i].id] = data.merges[i];
     this.build(host);
     this.setDepth(data.start_depth);
   }
@@ -176,41 +177,30 @@
       var i = d.groups[k];
       if (depth === null || d.rows[i].depth < depth) this.expanded[i] = true;
     }
-    this.depth = depth;
-    this.depthButtons.forEach(function (b) {
-      b.classList.toggle("on", b.getAttribute("data-depth") === (depth === null ? "all" : String(depth)));
-    });
-    this.redraw();
+    this.redraw(depth === null ? "all" : String(depth));
   };
 
   View.prototype.toggle = function (i) {
     this.expanded[i] = !this.expanded[i];
-    this.depth = undefined;
-    this.depthButtons.forEach(function (b) { b.classList.remove("on"); });
-    this.redraw();
+    this.redraw(null);
     this.select(i, true);
   };
 
+  // open the blocks around row i (selecting a row whose node is inside a closed block)
   View.prototype.reveal = function (i) {
-    var changed = false, self = this;
-    this.chain[i].forEach(function (a) {
-      if (!self.expanded[a]) { self.expanded[a] = true; changed = true; }
-    });
-    if (changed) {
-      this.depth = undefined;
-      this.depthButtons.forEach(function (b) { b.classList.remove("on"); });
-      this.redraw();
-    }
+    var closed = this.chain[i].filter(function (a) { return !this.expanded[a]; }, this);
+    if (!closed.length) return;
+    closed.forEach(function (a) { this.expanded[a] = true; }, this);
+    this.redraw(null);
   };
 
   // ---- layout and drawing
 
-  View.prototype.redraw = function () {
+  // lay out and draw what is open now; ``depth``: the depth button to light (null: none, as
+  // after opening or closing one block)
+  View.prototype.redraw = function (depth) {
     var d = this.data, self = this;
-    if (!this.mergeById) {
-      this.mergeById = {};
-      d.merges.forEach(function (m) { self.mergeById[m.id] = m; });
-    }
+    this.depthButtons.forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-depth") === depth); });
     var g = new dagre.graphlib.Graph({compound: true, multigraph: false});
     g.setGraph({rankdir: "TB", nodesep: 22, ranksep: 18, edgesep: 14, marginx: 16, marginy: 16});
     g.setDefaultEdgeLabel(function () { return {}; });
@@ -260,7 +250,6 @@
     // group's input into it runs through the group's title (its input port); a title is above
     // everything else that enters its group (an unseen edge keeps it there)
     var seen = {};
-    this.edgeList = [];
     var inside = function (unit) {  // the open groups around a drawn unit, outermost first
       var c = unit.charAt(0);
       var p = c === "r" ? d.nodes[+unit.slice(1)].parent : c === "m" ? self.mergeById[unit].parent : -1;
@@ -276,7 +265,6 @@
       }
       g.setEdge(a, b, {label: label || "", width: label ? textWidth(label, TINY) + 6 : 0,
                        height: label ? 12 : 0, labelpos: "c", weight: 2});
-      self.edgeList.push([a, b]);
     }
     // (added last to first: dagre then draws a node's consumers left to right in their order)
     d.edges.slice().reverse().forEach(function (e) {
@@ -613,7 +601,7 @@
   var comparisonHost = compare ? el("div", {}, app) : null;
   var host = compare ? el("div", {"class": "panes compare"}, app) : app;
   if (compare) app.classList.add("compare-page");
-  DATA.views.forEach(function (data, k) { views.push(new View(host, data, k, compare)); });
+  DATA.views.forEach(function (data, k) { views.push(new View(host, data, k)); });
   if (compare) {
     views.forEach(function (v) { v.root.classList.add("compare"); });
     comparisonBlock(comparisonHost, DATA.comparison, views);
