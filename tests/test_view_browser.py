@@ -296,6 +296,8 @@ def test_the_table_sorts_and_a_row_selects_its_node(browser, pages):
     assert order() == [r.path for r in sorted(rows, key=lambda r: -r.params)]
     click(browser, "table.rows th:nth-child(1)")
     assert order() == sorted(r.path for r in rows)
+    click(browser, f"table.rows th:nth-child({headers.index('Output') + 1})")  # by size
+    assert order() == [r.path for r in sorted(rows, key=lambda r: -r.activation_bytes)]
     click(browser, 'table.rows tr[data-row] td')  # the first row now: conv1
     assert js(browser, "return document.querySelector('g.node.selected').getAttribute('data-path')") == "conv1"
     click(browser, 'g.node[data-path="fc7"]')

@@ -35,8 +35,9 @@ MAX_NODES = 80
 # The columns of the page's table (render.COLUMNS keys): the terminal table's, with the MAC share
 # as a percentage instead of a bar
 TABLE_COLUMNS = ["layer", "kind", "output", "settings", "params", "macs", "macs%", "rf", "act"]
-# what each column sorts by: a row_dict field (exact numbers), or the cell's text
-SORT_FIELDS = {"layer": None, "kind": "kind", "output": None, "settings": "settings",
+# what each column sorts by: a row_dict field (exact numbers; an output by its size, which its
+# activation bytes are in proportion to), or (None) the cell's text
+SORT_FIELDS = {"layer": None, "kind": "kind", "output": "activation_bytes", "settings": "settings",
                "params": "params", "macs": "macs", "macs%": "macs", "rf": "rf",
                "act": "activation_bytes"}
 # the metrics nodes can be shaded by: (row field, its name on the switch, the shade's colour)
@@ -240,6 +241,9 @@ def view_dict(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
         "depths": list(range(1, deepest + 1)),
         "groups": sorted(group_rows),
         "headers": headers, "sort_fields": [SORT_FIELDS[k] for k in keys],
+        "right": [render.COLUMNS[k][2] for k in keys],  # aligned as in the terminal's table
+        # the first click on a heading sorts numbers largest first, text from A
+        "sort_first": [1 if SORT_FIELDS[k] in (None, "kind", "settings") else -1 for k in keys],
         "total_cells": cells[-1][0],
         "footer": render.footer_lines(analysis, numbers),
         "shades": [[metric, name, _shade(rgb, 0.0), _shade(rgb, 0.85)]

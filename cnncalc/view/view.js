@@ -111,9 +111,7 @@
     this.table = el("table", {"class": "rows"}, wrap);
     var tr = el("tr", {}, el("thead", {}, this.table));
     this.headCells = d.headers.map(function (h, k) {
-      var numeric = d.sort_fields[k] !== null && d.sort_fields[k] !== "kind" &&
-                    d.sort_fields[k] !== "settings";
-      var th = el("th", {"class": numeric ? "num" : "", "data-column": String(k)}, tr, h);
+      var th = el("th", {"class": d.right[k] ? "num" : "", "data-column": String(k)}, tr, h);
       th.addEventListener("click", function () { self.sortBy(k); });
       return th;
     });
@@ -514,9 +512,8 @@
   };
 
   View.prototype.sortBy = function (k) {
-    var numeric = this.headCells[k].classList.contains("num");
     if (this.sort && this.sort[0] === k) this.sort = [k, -this.sort[1]];
-    else this.sort = [k, numeric ? -1 : 1];  // numbers: largest first
+    else this.sort = [k, this.data.sort_first[k]];
     this.fillTable();
   };
 
