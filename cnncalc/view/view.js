@@ -261,8 +261,10 @@
         g.setEdge(a, b, {unseen: true, width: 0, height: 0, minlen: 1});
         return;
       }
+      // lighter into a merge: a short branch then sits up by where it starts, not down by the
+      // merge (dagre shortens heavier edges first)
       g.setEdge(a, b, {label: label || "", width: label ? textWidth(label, TINY) + 6 : 0,
-                       height: label ? 12 : 0, labelpos: "c", weight: 2});
+                       height: label ? 12 : 0, labelpos: "c", weight: b.charAt(0) === "m" ? 1 : 2});
     }
     // (added last to first: dagre then draws a node's consumers left to right in their order)
     d.edges.slice().reverse().forEach(function (e) {
