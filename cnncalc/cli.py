@@ -255,6 +255,13 @@ ColumnsOpt = typer.Option(
     None, "--columns", metavar="KEY,...",
     help="The table's columns, in order, after the layer: kind, input, output, settings, params, "
          "params%, trainable, buffers, macs, macs%, rf, act, share.")
+def _out_option(help: str) -> Any:
+    """``--out``/``-o FILE`` of a command that writes a file (cnncalc.output writes it)."""
+    return typer.Option(None, "--out", "-o", metavar="FILE", help=help)
+
+
+ForceOpt = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
+                                                 "existing file is never overwritten).")
 WideOpt = typer.Option(False, "--wide", "-w",
                        help="Every column, however narrow the terminal (it never drops any).")
 
@@ -547,16 +554,14 @@ def compare(
 @app.command(epilog="Example: cnncalc plot resnet50 --depth 2 --out resnet50.png")
 def plot(
     spec: str = SpecArg,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
-                                       help="Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current "
-                                            "folder, from the SPEC you typed (nets/mine.yaml: "
-                                            "mine.svg), never from the spec's name."),
+    out: Optional[Path] = _out_option(
+        "Where to write: .svg, .png or .pdf. Default: SPEC.svg in the current folder, from the "
+        "SPEC you typed (nets/mine.yaml: mine.svg), never from the spec's name."),
     input: Optional[str] = InputOpt,
     batch: int = BatchOpt,
     depth: Optional[int] = DepthOpt,
     dtype: DType = DTypeOpt,
-    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
-                                                      "existing file is never overwritten)."),
+    force: bool = ForceOpt,
     log: bool = typer.Option(False, "--log", help="Logarithmic value axes (small layers show)."),
     quiet: bool = QuietOpt,
 ) -> None:
@@ -575,6 +580,47 @@ def plot(
     if collapsed and not quiet:
         sys.stderr.write(f"note: {collapsed}\n")
     _warn([analysis], quiet)
+
+
+@app.command(epilog="Example: cnncalc view googlenet -o googlenet.html")
+def view(
+    specs: list[str] = typer.Argument(..., metavar="SPEC...",
+                                      help="One spec, or two to show side by side with the "
+                                           "compare ratios (zoo names or files).",
+                                      autocompletion=_complete_spec),
+    out: Optional[Path] = _out_option(
+        "Where to write the .html page. Default: SPEC.html (A-vs-B.html) in the current folder, "
+        "from the SPEC you typed."),
+    input: Optional[str] = InputOpt,
+    batch: int = BatchOpt,
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
+                                        help="The depth the page opens at (default: every layer "
+                                             "when they fit, else the deepest depth that does)."),
+    dtype: DType = DTypeOpt,
+    convention: ConventionName = ConventionOpt,
+    force: bool = ForceOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """One self-contained HTML page: the network as a graph to open and close block by block,
+    its per-layer table, each layer's figures and formulas (works offline)."""
+    from . import view as viewing
+
+    if len(specs) > 2:
+        raise typer.BadParameter("view shows one spec, or two side by side", param_hint="SPEC...")
+    if input is not None and _symbolic_input(input):
+        raise OptionError("view needs a numeric --input (no symbols): the page shows numbers")
+    target = out or viewing.default_output(specs)
+    viewing.check_output(target, force)  # before any work
+    analyses = [_analyse(s, input, batch, dtype, explain=True, convention=convention)
+                for s in specs]
+    comparison = None
+    if len(analyses) > 1:
+        from .compare import compare as compare_analyses
+
+        comparison = compare_analyses(analyses)
+    written = viewing.write(analyses, target, depth, comparison, overwrite=force)
+    typer.echo(f"wrote {written}")
+    _warn(analyses, quiet)
 
 
 @app.command(epilog="Example: cnncalc show resnet18 > my-net.yaml")

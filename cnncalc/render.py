@@ -849,9 +849,11 @@ def _percent(part: int, whole: int) -> str:
     return "<0.1%" if share < 0.05 else f"{share:.1f}%"
 
 
-def _analysis_cells(analysis: Analysis, keys: list[str], numbers: Numbers,
-                    depth: int | None) -> tuple[list[str], list[tuple[list[str], str | None]]]:
-    """Headers and (cells, style) rows, the totals row last."""
+def _analysis_cells(analysis: Analysis, keys: list[str], numbers: Numbers, depth: int | None,
+                    rows: list[Row] | None = None,
+                    ) -> tuple[list[str], list[tuple[list[str], str | None]]]:
+    """Headers and (cells, style) rows, the totals row last: of the rows at ``depth``, or of
+    ``rows`` when given (``cnncalc view``: every row)."""
     label = macs_label(analysis)
     t = analysis.totals
     headers = []
@@ -897,12 +899,12 @@ def _analysis_cells(analysis: Analysis, keys: list[str], numbers: Numbers,
               "trainable": numbers.count(t.trainable_params), "buffers": numbers.count(t.buffers),
               "macs": numbers.count(t.macs), "macs%": "100%" if t.macs else "—",
               "act": numbers.bytes(t.activation_bytes)}
-    rows: list[tuple[list[str], str | None]] = []
-    for row in analysis.at_depth(depth):
+    out: list[tuple[list[str], str | None]] = []
+    for row in analysis.at_depth(depth) if rows is None else rows:
         style = "dim" if row.head else ("bold" if not row.leaf else None)
-        rows.append(([cell(row, key) for key in keys], style))
-    rows.append(([totals.get(key, "") for key in keys], "bold"))
-    return headers, rows
+        out.append(([cell(row, key) for key in keys], style))
+    out.append(([totals.get(key, "") for key in keys], "bold"))
+    return headers, out
 
 
 def analysis_table(analysis: Analysis, depth: int | None, numbers: Numbers,

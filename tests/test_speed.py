@@ -105,7 +105,7 @@ def test_a_table_imports_only_what_it_prints_with():
     loaded = _cli_modules("table", "alexnet")
     assert "cnncalc.engine" in loaded
     unneeded = {"cnncalc.conventions", "cnncalc.symbolic", "cnncalc.check", "cnncalc.memory",
-                "cnncalc.plot", "cnncalc.schema", "cnncalc.backend"}
+                "cnncalc.plot", "cnncalc.schema", "cnncalc.backend", "cnncalc.view"}
     assert not loaded & unneeded
     if "rich.console" not in _cli_modules("table", "alexnet", "--format", "csv"):
         assert "rich.console" not in loaded

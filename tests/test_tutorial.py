@@ -175,8 +175,9 @@ def _readme_commands() -> list[str]:
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("cnncalc ")]
 
 
-# a file the reader writes first; a GPU; pictures written to disk (tests/test_plot.py)
-_NOT_RUN = ("my_net.yaml", "--device cuda", "cnncalc plot")
+# a file the reader writes first; a GPU; pictures and pages written to disk (tests/test_plot.py,
+# tests/test_view.py)
+_NOT_RUN = ("my_net.yaml", "--device cuda", "cnncalc plot", "cnncalc view")
 
 
 @pytest.mark.parametrize("command", _readme_commands())
