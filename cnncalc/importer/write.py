@@ -4,6 +4,17 @@ Layers are nested in sequences along their dotted module paths (``layer1.0.conv1
 layer ``conv1`` in the sequence ``0`` in the sequence ``layer1``), so a spec's paths are the
 model's module paths. A layer reads the previous layer's output unless it says ``from``; a
 tensor gets a name (``as``) only where something other than the next layer reads it.
+
+Repetition is folded (``to_yaml(model, fold=True)``, the default): modules of one structure
+(the same kinds in the same order, wired the same way inside, the same child names) become
+one block, with a parameter for each setting that differs between them (``width``,
+``stride``; a setting that is a fixed multiple of another is written as one, ``${width * 4}``),
+used once per module, and runs of identical uses become ``repeat`` where the copies' default
+names are the module names. A module's own tensors are scoped to its instance; a tensor it
+reads from elsewhere (U-Net's skip) is a parameter naming that tensor. A module is not folded
+where something outside it reads one of its inner tensors. The folded spec is analysed and
+compared, row for row (paths, shapes, parameters, buffers, multiply-adds), with the flat one
+before it is returned; where they would differ the flat one is written.
 """
 
 from __future__ import annotations
@@ -124,9 +135,7 @@ def _layer_line(name: str, layer: ImportedLayer, previous: str, names: dict[str,
     return f"{layer.kind}: {{{body}}}"
 
 
-def to_yaml(model: ImportedModel) -> str:
-    """The spec text of ``model``: a header comment saying where it came from, then the spec."""
-    names = _tensor_names(model)
+def _header(model: ImportedModel) -> list[str]:
     shape = "x".join(str(n) for n in model.input_shape)
     lines = [f"# Imported by cnncalc from {model.source} (input {shape}).",
              "# Edit freely: it is an ordinary spec (docs/spec-format.md)."]
@@ -136,6 +145,23 @@ def to_yaml(model: ImportedModel) -> str:
         lines.append(f"title: {scalar(model.title)}")
     lines.append(f"source: {scalar(model.source)}")
     lines.append(f"input: {shape}")
+    return lines
+
+
+def to_yaml(model: ImportedModel, fold: bool = True) -> str:
+    """The spec text of ``model``: a header comment saying where it came from, then the spec;
+    with ``fold``, repeated modules written once as blocks (the module docstring)."""
+    flat = _flat_yaml(model)
+    if not fold:
+        return flat
+    from .fold import folded_yaml
+
+    return folded_yaml(model, flat) or flat
+
+
+def _flat_yaml(model: ImportedModel) -> str:
+    names = _tensor_names(model)
+    lines = _header(model)
     if model.outputs and (len(model.outputs) > 1 or model.outputs[-1] != model.layers[-1].output):
         lines.append("outputs: " + scalar([names[t] for t in model.outputs]))
     lines.append("layers:")
