@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import GRAPH_INPUT, ImportedLayer, ImportedModel
-from .write import _Group, _header, _nest, compact, scalar
+from .write import Namer, _Group, _header, _nest, compact, scalar
 
 _WIDTHS = ("out", "groups", "num_parameters")  # settings that scale with a module's width
 
@@ -319,18 +319,18 @@ class _Writer:
     lines: list[str] = field(default_factory=list)
     needed: set[tuple[str, str]] = field(default_factory=set)  # (scope, tensor) to name
     globals_: dict[str, str] = field(default_factory=dict)
-    taken: set[str] = field(default_factory=set)
+    defining: dict[str, str] = field(default_factory=dict)  # tensor → an instance's path
+
+    def __post_init__(self) -> None:
+        self.namer = Namer(list(self.paths.values()))
+        for block, i in self.instances.values():
+            self.defining[block.members[i].output] = block.members[i].path
 
     def global_name(self, t: str) -> str:
         if t == GRAPH_INPUT:
             return GRAPH_INPUT
         if t not in self.globals_:
-            base = re.sub(r"[^A-Za-z0-9_]", "_", self.paths[t]) or "t"
-            name, n = base, 2
-            while name in self.taken:
-                name, n = f"{base}_{n}", n + 1
-            self.taken.add(name)
-            self.globals_[t] = name
+            self.globals_[t] = self.namer.name(self.defining.get(t) or self.paths[t])
         self.needed.add(("", t))
         return self.globals_[t]
 

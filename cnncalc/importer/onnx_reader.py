@@ -153,7 +153,7 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None,
+def from_onnx(path: str | Path, input_shape: tuple[int, ...] | str | None = None,
               allow_unknown: bool = False) -> ImportedModel:
     """The model in the ONNX file ``path``; ``input_shape`` (per sample, C×H×W) replaces the
     graph input's sizes (needed where they are symbolic); ``allow_unknown`` writes an op with
@@ -175,6 +175,8 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None,
     if dims is None or len(dims) < 2:
         raise SpecError(f"cannot import: the graph input {graph_input.name!r} has no shape of "
                         "rank 2 or more (batch, channels, …)", Location(shown))
+    if isinstance(input_shape, str):  # "3x224x224", as --input is written
+        input_shape = tuple(int(n) for n in re.split(r"[x×]", input_shape.strip()) if n)
     if input_shape is not None:
         input_shape = tuple(int(n) for n in input_shape)
         if len(input_shape) != len(dims) - 1:
@@ -188,7 +190,7 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None,
             raise SpecError(f"cannot import: the graph input {graph_input.name!r} is "
                             f"{_shape_text(dims)}, with symbolic sizes "
                             f"({', '.join(symbolic)}); give them with --input (cnncalc import "
-                            f"{shown} --input {_shape_text(dims[1:], 'C')})", Location(shown))
+                            f"{shown} --input {_example(dims[1:])})", Location(shown))
         dims = (1, *dims[1:])
     # fix the input's sizes (batch 1), then infer every shape the graph lacks
     tensor_type = graph_input.type.tensor_type
@@ -259,6 +261,15 @@ def _opset(model: Any) -> int:
 
 def _shape_text(dims: tuple[Any, ...], unknown: str = "") -> str:
     return "x".join(str(d) if isinstance(d, int) else (unknown or str(d)) for d in dims)
+
+
+def _example(dims: tuple[Any, ...]) -> str:
+    """``3xHxW`` for a C×H×W input whose sizes are symbolic: the known ones as they are."""
+    names = ("L",) if len(dims) == 2 else ("H", "W") if len(dims) == 3 else ("D", "H", "W")
+    out = [str(dims[0]) if isinstance(dims[0], int) else "C"]
+    for d, name in zip(dims[1:], names):
+        out.append(str(d) if isinstance(d, int) else name)
+    return "x".join(out)
 
 
 def _live(layers: list[ImportedLayer], outputs: list[str]) -> set[str]:

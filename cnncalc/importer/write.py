@@ -99,26 +99,56 @@ def _tensor_names(model: ImportedModel) -> dict[str, str]:
     for layer in model.layers:
         for tensor in layer.inputs:
             readers[tensor] = readers.get(tensor, 0) + 1
-    needed: set[str] = set(model.outputs[:-1] if model.outputs else [])
-    if model.outputs and model.layers and model.outputs[-1] != model.layers[-1].output:
-        needed.add(model.outputs[-1])
+    needed: set[str] = set()
+    if model.outputs and model.layers and (len(model.outputs) > 1 or
+                                           model.outputs[-1] != model.layers[-1].output):
+        needed.update(model.outputs)  # an `outputs:` list names every one
     previous = GRAPH_INPUT
     for layer in model.layers:
         if layer.inputs and layer.inputs[0] != previous:
             needed.add(layer.inputs[0])
         needed.update(layer.inputs[1:])
         previous = layer.output
+    namer = Namer([layer.path for layer in model.layers])
     names: dict[str, str] = {GRAPH_INPUT: GRAPH_INPUT}
-    taken = {GRAPH_INPUT}
     for layer in model.layers:
         if layer.output in needed:
-            base = re.sub(r"[^A-Za-z0-9_]", "_", layer.path) or "t"
-            name, n = base, 2
-            while name in taken:
-                name, n = f"{base}_{n}", n + 1
-            taken.add(name)
-            names[layer.output] = name
+            names[layer.output] = namer.name(layer.path)
     return names
+
+
+class Namer:
+    """Readable, unique tensor names from dotted paths: the shortest tail of the path that no
+    other path ends with (``layer1.0.conv1`` → ``layer1_0_conv1`` where every block has a
+    ``conv1``; ``features.pool0`` → ``pool0``)."""
+
+    def __init__(self, paths: list[str]):
+        self.tails: dict[tuple[str, ...], int] = {}
+        seen: set[str] = set()
+        for path in paths:
+            parts = path.split(".")
+            for k in range(1, len(parts) + 1):  # the path and every group above it
+                prefix = ".".join(parts[:k])
+                if prefix in seen:
+                    continue
+                seen.add(prefix)
+                pieces = parts[:k]
+                for n in range(1, k + 1):
+                    tail = tuple(pieces[-n:])
+                    self.tails[tail] = self.tails.get(tail, 0) + 1
+        self.taken = {GRAPH_INPUT}
+
+    def name(self, path: str) -> str:
+        parts = path.split(".")
+        n = 1
+        while n < len(parts) and self.tails.get(tuple(parts[-n:]), 0) > 1:
+            n += 1
+        base = re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts[-n:])) or "t"
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
 
 
 def _layer_line(name: str, layer: ImportedLayer, previous: str, names: dict[str, str]) -> str:
