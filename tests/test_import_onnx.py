@@ -285,7 +285,7 @@ def test_batch_norm_sizes_are_checked(tmp_path):
 def _unknown_op_file(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
              helper.make_node("Transpose", ["r"], ["t"], name="/blocks/perm/Transpose",
-                              perm=[0, 2, 3, 1]),
+                              perm=[0, 1, 3, 2]),  # H and W swapped
              helper.make_node("Relu", ["t"], ["y"], name="relu2")]
     return _graph_file(tmp_path, nodes, {}, [1, 3, 4, 5], "y")
 
@@ -308,12 +308,12 @@ def test_an_unknown_op_names_its_node(tmp_path):
 def test_allow_unknown_makes_a_placeholder(tmp_path):
     model = from_onnx(_unknown_op_file(tmp_path), allow_unknown=True)
     [placeholder] = [layer for layer in model.layers if layer.kind == "placeholder"]
-    assert placeholder.config == {"op": "Transpose", "shape": [4, 5, 3]}
+    assert placeholder.config == {"op": "Transpose", "shape": [3, 5, 4]}
     assert any("Transpose" in note for note in model.notes)
     if "placeholder" not in REGISTRY:
         pytest.skip("the placeholder kind is not in this tree yet")
     analysis = analyze(parse_spec(to_yaml(model), "g", "g"))
-    assert analysis.output == (4, 5, 3)
+    assert analysis.output == (3, 5, 4)
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00\x01garbage\xff" * 10],
@@ -360,3 +360,39 @@ def test_table_of_an_onnx_file_in_a_process(resnet50_onnx):
     data = json.loads(proc.stdout)
     assert data["totals"]["params"] == 25_557_032  # torchvision's published ResNet-50
     assert data["totals"]["macs"] == 4_089_184_256
+
+
+def test_channels_last_segment_as_convnext_writes_it(tmp_path):
+    """ConvNeXt's block: permute to N×H×W×C, LayerNorm over C, Linear C→4C, GELU, Linear
+    4C→C, permute back, scale per channel, add the input. Followed as the channels-first
+    tensor: a layer norm over channels (2·8), two 1×1 convolutions (8·32 + 32, 32·8 + 8,
+    MACs 5·5·(8·32 + 32·8)) and a layer scale (8)."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], name="perm", perm=[0, 2, 3, 1]),
+        helper.make_node("LayerNormalization", ["t", "g", "b"], ["n"], name="norm", axis=-1),
+        helper.make_node("Transpose", ["w1"], ["w1t"], name="w1t", perm=[1, 0]),
+        helper.make_node("MatMul", ["n", "w1t"], ["m1"], name="pw1"),
+        helper.make_node("Add", ["m1", "b1"], ["a1"], name="pw1_bias"),
+        helper.make_node("Gelu", ["a1"], ["ge"], name="gelu"),
+        helper.make_node("MatMul", ["ge", "w2"], ["m2"], name="pw2"),
+        helper.make_node("Add", ["m2", "b2"], ["a2"], name="pw2_bias"),
+        helper.make_node("Transpose", ["a2"], ["back"], name="unperm", perm=[0, 3, 1, 2]),
+        helper.make_node("Mul", ["gamma", "back"], ["s"], name="scale"),
+        helper.make_node("Add", ["s", "x"], ["y"], name="residual"),
+    ]
+    inits = {"g": _f(8), "b": _f(8), "w1": _f(32, 8), "b1": _f(32), "w2": _f(32, 8),
+             "b2": _f(8), "gamma": _f(8, 1, 1)}
+    path = _graph_file(tmp_path, nodes, inits, [1, 8, 5, 5], "y", opset=20)
+    analysis, rows = _rows(path)
+    assert [r.kind for r in rows] == ["layernorm", "conv", "gelu", "conv", "layer_scale", "add"]
+    assert analysis.totals.params == 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8) + 8
+    assert analysis.totals.macs == 25 * (8 * 32 + 32 * 8)
+    assert analysis.output == (8, 5, 5)
+
+
+def test_other_ops_on_a_channels_last_tensor_are_refused(tmp_path):
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="perm", perm=[0, 2, 3, 1]),
+             helper.make_node("MaxPool", ["t"], ["y"], name="pool", kernel_shape=[2, 2])]
+    path = _graph_file(tmp_path, nodes, {}, [1, 3, 4, 4], "y")
+    assert "ONNX node pool (MaxPool) has no cnncalc layer kind (MaxPool on a channels-last " \
+           "tensor" in _one_line_error(["table", path])

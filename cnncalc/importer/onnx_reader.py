@@ -99,6 +99,10 @@ class _Reader:
     producer: dict[str, Any] = field(default_factory=dict)
     readers: dict[str, list[Any]] = field(default_factory=dict)
     skip: set[int] = field(default_factory=set)  # nodes folded into another layer
+    # tensors held channels-last (N×H×W×C, after a Transpose), followed as the channels-first
+    # tensor they permute, through the ops that act on every position alike (ConvNeXt's
+    # LayerNorm and pointwise Linear layers)
+    last: set[str] = field(default_factory=set)
 
     def fail(self, message: str) -> SpecError:
         return SpecError(message, Location(self.path))
@@ -456,6 +460,16 @@ def _fold(reader: _Reader, node: Any) -> bool:
         reader.consts[node.output[0]] = _Value(src.array, src.stored, node.output[0])
         return True
     try:
+        if op in ("Transpose", "Reshape", "Cast", "Squeeze", "Unsqueeze") and \
+                reader.consts[reader.resolve(ins[0])].stored:  # the same values, laid out anew
+            src = vals[0]
+            if isinstance(src, _Dims):
+                out = src.transpose(a.get("perm")) if op == "Transpose" else None
+            else:
+                out = _evaluate(op, a, vals)
+            if out is not None:
+                reader.consts[node.output[0]] = _Value(out, True, node.output[0])
+                return True
         if op == "Transpose" and isinstance(vals[0], _Dims):
             out = vals[0].transpose(a.get("perm"))
         elif any(isinstance(v, _Dims) for v in vals):
@@ -532,10 +546,19 @@ def _evaluate(op: str, a: dict[str, Any], v: list[Any]) -> Any:
 
 
 def _per_sample(reader: _Reader, name: str) -> tuple[int, ...] | None:
+    """The per-sample shape, channels first (a channels-last tensor's own shape permuted)."""
     shape = reader.shapes.get(name)
     if shape is None or len(shape) < 1 or not all(isinstance(d, int) for d in shape[1:]):
         return None
+    if name in reader.last and len(shape) > 2:
+        return (shape[-1], *shape[1:-1])
     return tuple(shape[1:])
+
+
+# ops that act on every position alike, so that a channels-last tensor may pass through them
+_POSITIONWISE = {"LayerNormalization", "MatMul", "Add", "Mul", "Sum", "Relu", "Gelu", "Sigmoid",
+                 "Tanh", "HardSwish", "HardSigmoid", "Elu", "Mish", "LeakyRelu", "Clip",
+                 "Identity", "Dropout", "Transpose"}
 
 
 def _origin(node: Any) -> str:
@@ -648,7 +671,16 @@ def _layer(reader: _Reader, node: Any) -> None:
     handler = _HANDLERS.get(op)
     if handler is None:
         raise _unknown(node)
+    last = [i for i in ins if i and i in reader.last]
+    if last and op not in _POSITIONWISE:
+        raise _unknown(node, f"{op} on a channels-last tensor ({last[0]!r}, from a Transpose); "
+                             "cnncalc follows one only through layer norm, linear layers, "
+                             "element-wise ops and the Transpose back")
+    before = len(reader.layers)
     handler(reader, node, a, ins, x, acts)
+    if last and op != "Transpose":
+        reader.last.update(node.output)
+        reader.last.update(layer.output for layer in reader.layers[before:])
 
 
 def _alias(reader: _Reader, node: Any, source: str) -> None:
@@ -785,7 +817,8 @@ def _matmul(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: An
     if w is None or reader.resolve(ins[0]) in reader.consts or w.array.ndim != 2:
         raise _unknown(node, "a product of two activations, or with a weight that is not a "
                              "stored matrix")
-    if len(x) != 1:
+    positionwise = ins[0] in reader.last  # nn.Linear on N×H×W×C: a 1×1 convolution
+    if len(x) != 1 and not positionwise:
         raise _Refused(f"multiplies a {_shape_text(x)} input per sample; cnncalc's linear "
                        "takes a vector")
     fan_in, out = w.array.shape
@@ -802,6 +835,12 @@ def _matmul(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: An
             bias = True
             reader.alias[add.output[0]] = output
             reader.skip.add(id(add))
+            if positionwise:
+                reader.last.add(add.output[0])
+    if positionwise:
+        _emit(reader, node, "conv", {"out": int(out), "kernel": 1, "bias": bias}, acts[:1],
+              weight=ins[1])
+        return
     _emit(reader, node, "linear", {"out": int(out), "bias": bias}, acts[:1], weight=ins[1])
 
 
@@ -833,10 +872,14 @@ def _norm(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
     bias = _param(reader, ins[2]) if len(ins) > 2 and ins[2] else None
     if op == "LayerNormalization":
         axis = int(a.get("axis", -1))
-        if axis not in (-1, len(x)) or len(x) != 1:
+        over_last = axis in (-1, len(x))  # ONNX's axis counts the batch
+        if over_last and ins[0] in reader.last:
+            cfg: dict[str, Any] = {"over": "channels"}  # N×H×W×C: every position's C values
+        elif over_last and len(x) == 1:
+            cfg = {"over": "last"}
+        else:
             raise _unknown(node, f"normalising over axis {axis} of a {_shape_text(x)} input; "
                                  "cnncalc's layernorm takes a vector or the channels")
-        cfg: dict[str, Any] = {"over": "last"}
         if scale is None:
             cfg["affine"] = False
         elif bias is None:
@@ -924,8 +967,7 @@ def _merge(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any
         value = _param(reader, consts[0])
         y = _per_sample(reader, acts[0])
         if value is not None and y is not None and value.array.size == y[0] and \
-                value.array.ndim >= 1 and value.array.shape[-len(y):][:1] in ((y[0],), ()) and \
-                value.array.reshape(-1).shape[0] == y[0] and _channel_shaped(value.array, y):
+                _channel_shaped(value.array, y, any(i in reader.last for i in ins)):
             _emit(reader, node, "layer_scale", {}, acts, weight=consts[0])
             return
     if consts:
@@ -951,9 +993,12 @@ def _merge(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any
     _emit(reader, node, "add" if op in ("Add", "Sum") else "mul", {}, acts)
 
 
-def _channel_shaped(array: Any, y: tuple[int, ...]) -> bool:
-    """A constant of C×1×…×1 (or C for a vector): one value per channel."""
+def _channel_shaped(array: Any, y: tuple[int, ...], last: bool = False) -> bool:
+    """A constant of C×1×…×1 (or C for a vector; …×C for a channels-last tensor): one value
+    per channel."""
     dims = [d for d in array.shape]
+    if last:
+        return array.size == y[0] and (not dims or dims[-1] == y[0])
     while len(dims) > len(y):
         if dims[0] != 1:
             return False
@@ -1109,6 +1154,26 @@ def _slice(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any
                          "and positions at once")
 
 
+def _transpose(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
+               acts: list[str]) -> None:
+    """To channels-last (0, 2, …, 1) and back (0, r−1, 1, …): no layer, the tensor is
+    followed as the channels-first one it permutes."""
+    rank = len(x) + 1
+    perm = _ints(a.get("perm", list(range(rank))[::-1]))
+    to_last = [0, *range(2, rank), 1]
+    to_first = [0, rank - 1, *range(1, rank - 1)]
+    held_last = ins[0] in reader.last
+    if perm == list(range(rank)):
+        if held_last:
+            reader.last.add(node.output[0])
+    elif perm == to_last and not held_last and rank > 2:
+        reader.last.add(node.output[0])
+    elif not (perm == to_first and held_last):
+        raise _unknown(node, f"a permutation {perm} of the axes; cnncalc follows a move of the "
+                             "channels to the last axis and back")
+    _alias(reader, node, acts[0])
+
+
 def _drop(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
           acts: list[str]) -> None:
     """Identity, and Dropout at inference: no layer; the output is the input."""
@@ -1129,7 +1194,7 @@ _HANDLERS = {
     "ReduceMean": _reduce, "ReduceMax": _reduce,
     "Resize": _resize, "Upsample": _resize,
     "Pad": _pad, "Slice": _slice,
-    "Identity": _drop, "Dropout": _drop,
+    "Identity": _drop, "Dropout": _drop, "Transpose": _transpose,
 }
 
 SUPPORTED_OPS = tuple(sorted(_HANDLERS))
