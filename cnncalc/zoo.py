@@ -46,8 +46,13 @@ def read_onnx_spec(path: Path) -> Spec:
     except ImportError as exc:
         raise SpecError(f"reading ONNX files needs the onnx package ({exc.name or exc} is not "
                         "installed): pip install 'cnncalc[onnx]'", Location(str(path))) from None
-    text = to_yaml(from_onnx(path))
-    return parse_spec(text, str(path), path.stem)
+    from .engine import analyze
+    from .importer import check_shapes
+
+    model = from_onnx(path)
+    spec = parse_spec(to_yaml(model), str(path), path.stem)
+    check_shapes(model, analyze(spec))
+    return spec
 
 
 @lru_cache(maxsize=64)

@@ -396,3 +396,28 @@ def test_other_ops_on_a_channels_last_tensor_are_refused(tmp_path):
     path = _graph_file(tmp_path, nodes, {}, [1, 3, 4, 4], "y")
     assert "ONNX node pool (MaxPool) has no cnncalc layer kind (MaxPool on a channels-last " \
            "tensor" in _one_line_error(["table", path])
+
+
+def test_a_translation_that_disagrees_with_the_file_is_refused(tmp_path):
+    """Every layer's shape is checked against the one ONNX shape inference gives: were a
+    rule wrong, the import would say so instead of counting a different network."""
+    from cnncalc.errors import SpecError
+    from cnncalc.importer import check_shapes
+
+    path = _graph_file(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3])], {"w": _f(2, 3, 3, 3)},
+        [1, 3, 8, 8], "y")
+    model = from_onnx(path)
+    assert model.layers[0].shape == (2, 6, 6)  # ⌊(8 − 3)/1⌋ + 1
+    model.layers[0].shape = (2, 7, 7)
+    with pytest.raises(SpecError, match=r"ONNX node c \(Conv\) makes 2×7×7 per sample, but its "
+                                        r"cnncalc layer c \(conv\) makes 2×6×6"):
+        check_shapes(model, analyze(parse_spec(to_yaml(model), path, "g")))
+
+
+def test_unet_crops_are_one_layer_each(exported):
+    name, _, _, path = exported
+    if name != "unet":
+        pytest.skip("the U-Net's crops")
+    crops = [r for r in analyze(load_spec(path)).rows if r.leaf and r.kind == "crop"]
+    assert [r.output[1:] for r in crops] == [(56, 56), (104, 104), (200, 200), (392, 392)]

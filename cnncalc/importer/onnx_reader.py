@@ -103,6 +103,7 @@ class _Reader:
     # tensor they permute, through the ops that act on every position alike (ConvNeXt's
     # LayerNorm and pointwise Linear layers)
     last: set[str] = field(default_factory=set)
+    outputs: set[str] = field(default_factory=set)  # the graph's outputs
 
     def fail(self, message: str) -> SpecError:
         return SpecError(message, Location(self.path))
@@ -220,6 +221,7 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | str | None = None
     for t in graph.initializer:
         reader.consts[t.name] = _Value(_initializer(t), True, t.name)
     reader.alias[graph_input.name] = GRAPH_INPUT
+    reader.outputs = {out.name for out in graph.output}
     reader.shapes[GRAPH_INPUT] = dims
     nodes = list(graph.node)
     for node in nodes:
@@ -591,8 +593,9 @@ def _placeholder(reader: _Reader, node: Any) -> None:
 def _emit(reader: _Reader, node: Any, kind: str, config: dict[str, Any], inputs: list[str],
           weight: str | None = None, output: str | None = None) -> None:
     path = _node_path(reader, node, weight)
-    reader.layers.append(ImportedLayer(path, kind, config, inputs, output or node.output[0],
-                                       _origin(node)))
+    made = output or node.output[0]
+    reader.layers.append(ImportedLayer(path, kind, config, inputs, made, _origin(node),
+                                       _per_sample(reader, made)))
 
 
 def _unknown(node: Any, why: str = "") -> _Refused:
@@ -1054,7 +1057,8 @@ def _reduce(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: An
     pooled = node.output[0] + "::pooled"
     _emit(reader, node, kind, cfg, acts[:1], output=pooled)
     reader.layers.append(ImportedLayer(_unique_path(reader, reader.layers[-1].path + "_flatten"),
-                                       "flatten", {}, [pooled], node.output[0], _origin(node)))
+                                       "flatten", {}, [pooled], node.output[0], _origin(node),
+                                       _per_sample(reader, node.output[0])))
 
 
 def _resize(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
@@ -1148,6 +1152,14 @@ def _slice(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any
     if 1 not in changed and all((x[ax - 1] - y[ax - 1]) // 2 ==
                                 (changed[ax][0] + x[ax - 1] if changed[ax][0] < 0
                                  else changed[ax][0]) for ax in changed):
+        before = reader.layers[-1] if reader.layers else None
+        if before is not None and before.kind == "crop" and before.output == acts[0] and \
+                len(reader.readers.get(ins[0], [])) == 1 and ins[0] not in reader.outputs:
+            # a centre crop written one axis at a time (U-Net's x[..., a:b, c:d]): one crop
+            before.config["size"] = list(y[1:])
+            before.shape = y
+            _alias(reader, node, acts[0])
+            return
         _emit(reader, node, "crop", {"size": list(y[1:])}, acts[:1])
         return
     raise _unknown(node, "a slice of spatial axes that is not a centre crop, or of channels "
