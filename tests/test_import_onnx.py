@@ -40,6 +40,7 @@ MODELS = {  # name: (builder, per-sample input)
     "mobilenet-v2": (lambda: reference_models.build("mobilenet-v2"), (3, 224, 224)),
     "efficientnet-b0": (lambda: reference_models.build("efficientnet-b0"), (3, 224, 224)),
     "densenet121": (lambda: reference_models.build("densenet121"), (3, 224, 224)),
+    "convnext-tiny": (lambda: reference_models.build("convnext-tiny"), (3, 224, 224)),
     "unet": (lambda: reference_models.build("unet"), (1, 572, 572)),
 }
 
@@ -222,7 +223,7 @@ def test_asymmetric_conv_padding_is_a_pad_layer_in_front(tmp_path):
         "Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3], strides=[2, 2],
         pads=[0, 0, 1, 1])], {"w": _f(8, 3, 3, 3), "b": _f(8)}, [1, 3, 32, 32], "y")
     analysis, rows = _rows(path)
-    assert [r.kind for r in rows] == ["pad", "conv"]
+    assert [(r.path, r.kind) for r in rows] == [("conv_pad", "pad"), ("conv", "conv")]
     assert rows[0].output == (3, 33, 33)
     assert rows[1].output == (8, 16, 16)  # ⌊(33 − 3)/2⌋ + 1
     assert analysis.totals.params == 8 * 3 * 9 + 8

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import GRAPH_INPUT, ImportedLayer, ImportedModel
-from .write import Namer, _Group, _header, _nest, compact, scalar
+from .write import Namer, _Group, _header, _nest, compact, field_order, scalar, shown
 
 _WIDTHS = ("out", "groups", "num_parameters")  # settings that scale with a module's width
 
@@ -266,7 +266,7 @@ def _settings(block: _Block) -> _Block:
             expr = f"${{{name}}}"
         block.settings[(k, key)] = expr
     order = {(k, key): n for k, (_, layer) in enumerate(first.leaves)
-             for n, key in enumerate(layer.config)}
+             for key, n in field_order(layer.kind).items()}
     block.settings = dict(sorted(block.settings.items(),
                                  key=lambda kv: (kv[0][0], order.get(kv[0], 1 << 30))))
     for j in range(len(first.external)):
@@ -397,7 +397,8 @@ def _records(w: _Writer, group: _Group, scope: _Scope, previous: str,
         config = dict(layer.config)
         if block is not None and k is not None:
             config = {key: value for (kk, key), value in block.settings.items() if kk == k}
-        fields.update({key: compact(value) for key, value in config.items()})
+        fields.update(shown(layer.kind, config) if block is None else
+                      {key: compact(value) for key, value in config.items()})
         if layer.inputs and layer.inputs[0] != previous:
             fields["from"] = _ref(w, scope, layer.inputs[0])
         if block is not None and id(layer) in scope.member.lists:

@@ -364,9 +364,9 @@ _SUFFIX = re.compile(r"_\d+\Z")
 def _node_path(reader: _Reader, node: Any, weight: str | None) -> str:
     """The layer's module path, unique among the layers."""
     path = None
-    if weight and weight.endswith((".weight", ".scale")) and \
-            all(_PATH_PART.match(p) for p in weight.split(".")[:-1]) and "." in weight:
-        path = weight.rsplit(".", 1)[0]
+    if weight and "." in weight and all(_PATH_PART.match(p) for p in weight.split(".")):
+        # a state_dict name: the module's weight, or a parameter of its own (layer_scale)
+        path = weight.rsplit(".", 1)[0] if weight.endswith((".weight", ".scale")) else weight
     if path is None:
         got = _scopes(node)
         if got is not None:
@@ -591,8 +591,8 @@ def _placeholder(reader: _Reader, node: Any) -> None:
 
 
 def _emit(reader: _Reader, node: Any, kind: str, config: dict[str, Any], inputs: list[str],
-          weight: str | None = None, output: str | None = None) -> None:
-    path = _node_path(reader, node, weight)
+          weight: str | None = None, output: str | None = None, path: str | None = None) -> None:
+    path = path or _node_path(reader, node, weight)
     made = output or node.output[0]
     reader.layers.append(ImportedLayer(path, kind, config, inputs, made, _origin(node),
                                        _per_sample(reader, made)))
@@ -683,7 +683,9 @@ def _layer(reader: _Reader, node: Any) -> None:
     handler(reader, node, a, ins, x, acts)
     if last and op != "Transpose":
         reader.last.update(node.output)
-        reader.last.update(layer.output for layer in reader.layers[before:])
+        for layer in reader.layers[before:]:
+            reader.last.add(layer.output)
+            layer.shape = _per_sample(reader, layer.output)  # channels first
 
 
 def _alias(reader: _Reader, node: Any, source: str) -> None:
@@ -744,17 +746,13 @@ def _conv(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
         cfg["groups"] = groups
     cfg["bias"] = b is not None
     source = acts[0]
-    if before is not None:
+    path = _node_path(reader, node, ins[1])
+    if before is not None:  # the padding the convolution cannot take, in front: PATH_pad
         pad_out = node.output[0] + "::pad"
         _emit(reader, node, "pad", {"padding": [list(p) for p in before]}, [source],
-              output=pad_out, weight=_pad_weight(ins[1]))
+              output=pad_out, path=_unique_path(reader, path + "_pad"))
         source = pad_out
-    _emit(reader, node, "conv_transpose" if transposed else "conv", cfg, [source],
-          weight=w.name if w.name == reader.resolve(ins[1]) else ins[1])
-
-
-def _pad_weight(weight: str) -> str | None:
-    return weight.rsplit(".", 1)[0] + "_pad.weight" if weight.endswith(".weight") else None
+    _emit(reader, node, "conv_transpose" if transposed else "conv", cfg, [source], path=path)
 
 
 def _pool(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
@@ -1023,8 +1021,39 @@ def _reshape(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: A
     if len(y) == 1 and y[0] == _prod(x):
         _emit(reader, node, "flatten", {}, acts[:1])
         return
+    if y == () and _gathered_back(reader, node, x):
+        _alias(reader, node, acts[0])
+        return
+    if y == ():
+        raise _unknown(node, f"a reshape of N×{_shape_text(x)} to one axis, the batch merged "
+                             "into it")
     raise _unknown(node, f"reshaping {_shape_text(x)} to {_shape_text(y)} per sample; cnncalc "
                          "has flatten only")
+
+
+def _gathered_back(reader: _Reader, node: Any, x: tuple[int, ...]) -> bool:
+    """torch's dynamo exporter writes some views (``as_strided``) as a reshape to one axis and
+    a ``Gather`` of every element in order, back to the shape it had: no layer. True when the
+    reshape's only reader is such a gather (which is then skipped)."""
+    import numpy as np
+
+    users = reader.readers.get(node.output[0], [])
+    if len(users) != 1 or users[0].op_type != "Gather" or len(users[0].input) < 2:
+        return False
+    gather = users[0]
+    made = reader.producer.get(gather.input[1])
+    if made is not None and made.op_type == "Constant":  # it may come after the reshape
+        _fold(reader, made)
+    indices = _const(reader, gather.input[1])
+    if indices is None or isinstance(indices.array, _Dims) or indices.array is None:
+        return False
+    want = np.arange(_prod(x)).reshape((1, *x))
+    got = np.asarray(indices.array)
+    if got.shape != want.shape or not np.array_equal(got, want):
+        return False
+    reader.alias[gather.output[0]] = node.output[0]
+    reader.skip.add(id(gather))
+    return True
 
 
 def _prod(x: tuple[int, ...]) -> int:

@@ -151,9 +151,34 @@ class Namer:
         return name
 
 
+def field_order(kind: str) -> dict[str, int]:
+    """The kind's fields in the order docs/spec-format.md lists them (``out, kernel, stride``)."""
+    from ..layers import REGISTRY
+
+    rule = REGISTRY.get(kind)
+    return {key: n for n, key in enumerate(rule.fields)} if rule is not None else {}
+
+
+def shown(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as written: per-axis lists written once where equal, and values equal to the
+    kind's defaults left out (``bias: true``)."""
+    from ..layers import REGISTRY
+
+    rule = REGISTRY.get(kind)
+    out = {}
+    for key, value in config.items():
+        value = compact(value)
+        f = rule.fields.get(key) if rule is not None else None
+        if f is not None and not f.required and compact(f.default) == value and \
+                type(compact(f.default)) is type(value):
+            continue
+        out[key] = value
+    return out
+
+
 def _layer_line(name: str, layer: ImportedLayer, previous: str, names: dict[str, str]) -> str:
     fields = {"name": name}
-    fields.update({key: compact(value) for key, value in layer.config.items()})
+    fields.update(shown(layer.kind, layer.config))
     if layer.inputs and layer.inputs[0] != previous:
         fields["from"] = names[layer.inputs[0]]
     if len(layer.inputs) > 1:
