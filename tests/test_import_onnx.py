@@ -431,3 +431,58 @@ def test_unet_crops_are_one_layer_each(exports):
     _, _, path = exports("unet")
     crops = [r for r in analyze(load_spec(path)).rows if r.leaf and r.kind == "crop"]
     assert [r.output[1:] for r in crops] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+
+
+# --------------------------------------------------------------------------------------------
+# docs/import-onnx.md's refusals are what the tool prints
+
+
+def _doc_files(folder) -> None:
+    """The files whose refusals docs/import-onnx.md shows, by the names it shows."""
+
+    def save(name, nodes, inits, shape, inputs=None):
+        ins = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
+        graph = helper.make_graph(
+            nodes, "g", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(np.zeros(v, np.float32), k) for k, v in inits.items()])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                  str(folder / name))
+
+    node = helper.make_node
+    save("unknown.onnx", [node("Conv", ["x", "w"], ["c"], name="/stem/conv/Conv",
+                               kernel_shape=[3, 3]), node("Erf", ["c"], ["y"], name="/head/Erf")],
+         {"w": (4, 3, 3, 3)}, [1, 3, 8, 8])
+    save("symbolic.onnx", [node("Relu", ["x"], ["y"], name="relu")], {}, ["N", 3, "H", "W"])
+    save("pool.onnx", [node("MaxPool", ["x"], ["y"], name="/pool/MaxPool", kernel_shape=[2, 2],
+                            pads=[0, 0, 1, 1])], {}, [1, 3, 8, 8])
+    save("bn.onnx", [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                          name="/bn/BatchNormalization")],
+         {"s": (3,), "b": (3,), "m": (3,), "v": (4,)}, [1, 3, 8, 8])
+    two = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 8, 8]) for n in "xz"]
+    save("twoin.onnx", [node("Add", ["x", "z"], ["y"], name="add")], {}, None, inputs=two)
+    save("matmul.onnx", [node("MatMul", ["x", "x"], ["y"], name="/attn/MatMul")], {},
+         [1, 3, 8, 8])
+    save("last.onnx", [node("Transpose", ["x"], ["t"], name="/perm", perm=[0, 2, 3, 1]),
+                       node("MaxPool", ["t"], ["y"], name="/pool/MaxPool", kernel_shape=[2, 2])],
+         {}, [1, 3, 8, 8])
+    (folder / "garbage.onnx").write_bytes(b"this is not protobuf\xff\xfe" * 4)
+    save("big.onnx", [node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3])],
+         {"w": (64, 64, 3, 3)}, [1, 64, 8, 8])
+    (folder / "truncated.onnx").write_bytes((folder / "big.onnx").read_bytes()[:4096])
+
+
+def _doc_refusals() -> list[tuple[str, str]]:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "import-onnx.md").read_text()
+    return re.findall(r"^\| [^|`]+ \| `cnncalc: error: ([\w-]+\.onnx): (.*)` \|$", text, re.M)
+
+
+def test_docs_show_each_refusal_as_printed(tmp_path, monkeypatch):
+    rows = _doc_refusals()
+    assert len(rows) == 9
+    _doc_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for name, message in rows:
+        assert _one_line_error(["table", name]) == f"cnncalc: error: {name}: {message}"
