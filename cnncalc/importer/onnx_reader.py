@@ -1007,13 +1007,23 @@ def _channel_shaped(array: Any, y: tuple[int, ...], last: bool = False) -> bool:
     return len(dims) == len(y) and dims[0] == y[0] and all(d == 1 for d in dims[1:])
 
 
-def _reshape(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
-             acts: list[str]) -> None:
+def _reshaped(reader: _Reader, node: Any, x: tuple[int, ...], acts: list[str]
+              ) -> tuple[int, ...] | None:
+    """The output shape of a node that may only move or view values; None (and no layer: the
+    output is the input) where it is the input's shape."""
     y = _per_sample(reader, node.output[0])
     if y is None:
         raise _Refused("has an output shape ONNX shape inference does not know")
     if tuple(y) == tuple(x):
         _alias(reader, node, acts[0])
+        return None
+    return y
+
+
+def _reshape(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
+             acts: list[str]) -> None:
+    y = _reshaped(reader, node, x, acts)
+    if y is None:
         return
     if node.op_type == "Flatten" and int(a.get("axis", 1)) != 1:
         raise _unknown(node, f"flattening from axis {a.get('axis')}; cnncalc's flatten keeps the "
@@ -1153,11 +1163,8 @@ def _pad(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
 
 def _slice(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
            acts: list[str]) -> None:
-    y = _per_sample(reader, node.output[0])
+    y = _reshaped(reader, node, x, acts)
     if y is None:
-        raise _Refused("has an output shape ONNX shape inference does not know")
-    if tuple(y) == tuple(x):
-        _alias(reader, node, acts[0])
         return
     rank = len(x) + 1
     starts = _ints(_need_const(reader, ins[1], "starts"))
