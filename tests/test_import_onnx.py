@@ -217,17 +217,27 @@ def _rows(path, **options):
     return analysis, [r for r in analysis.rows if r.leaf]
 
 
-def test_asymmetric_conv_padding_is_a_pad_layer_in_front(tmp_path):
+def test_tensorflow_same_padding_is_same(tmp_path):
     # TensorFlow's 'same' at stride 2 on an even size pads 0 before, 1 after
     path = _graph_file(tmp_path, [helper.make_node(
         "Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3], strides=[2, 2],
         pads=[0, 0, 1, 1])], {"w": _f(8, 3, 3, 3), "b": _f(8)}, [1, 3, 32, 32], "y")
     analysis, rows = _rows(path)
-    assert [(r.path, r.kind) for r in rows] == [("conv_pad", "pad"), ("conv", "conv")]
-    assert rows[0].output == (3, 33, 33)
-    assert rows[1].output == (8, 16, 16)  # ⌊(33 − 3)/2⌋ + 1
+    assert [(r.kind, r.output) for r in rows] == [("conv", (8, 16, 16))]  # ⌈32/2⌉
+    assert "padding: same" in to_yaml(from_onnx(path))
     assert analysis.totals.params == 8 * 3 * 9 + 8
     assert analysis.totals.macs == 16 * 16 * 8 * 3 * 9
+
+
+def test_other_asymmetric_conv_padding_is_a_pad_layer_in_front(tmp_path):
+    path = _graph_file(tmp_path, [helper.make_node(
+        "Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], pads=[1, 2, 0, 0])],
+        {"w": _f(8, 3, 3, 3)}, [1, 3, 10, 10], "y")
+    analysis, rows = _rows(path)
+    assert [(r.path, r.kind) for r in rows] == [("conv_pad", "pad"), ("conv", "conv")]
+    assert rows[0].output == (3, 11, 12)  # 1 row before, 2 columns before
+    assert rows[1].output == (8, 9, 10)
+    assert analysis.totals.macs == 9 * 10 * 8 * 3 * 9
 
 
 def test_auto_pad_same_upper_and_grouped_conv(tmp_path):

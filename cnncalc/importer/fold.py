@@ -37,7 +37,6 @@ class _Module:
     external: list[Any] = field(default_factory=list)
     lists: dict[int, int] = field(default_factory=dict)  # id(merge layer) → its external entry
     signature: Any = None
-    kind_name: str = ""
 
 
 @dataclass
@@ -187,7 +186,7 @@ def _blocks(chosen: list[_Module], model: ImportedModel) -> list[_Block]:
     for m in chosen:
         classes.setdefault(m.signature, []).append(m)
     blocks: list[_Block] = []
-    taken: set[str] = set(_reserved(model))
+    taken: set[str] = _reserved()
     by_type: dict[str, list[list[_Module]]] = {}
     for members in classes.values():
         type_name = model.module_types.get(members[0].path, "")
@@ -208,7 +207,7 @@ def _blocks(chosen: list[_Module], model: ImportedModel) -> list[_Block]:
     return blocks
 
 
-def _reserved(model: ImportedModel) -> set[str]:
+def _reserved() -> set[str]:
     """Names a block may not take: the layer kinds and keywords."""
     from ..layers import REGISTRY
     from ..spec import KEYWORDS
@@ -316,7 +315,6 @@ class _Writer:
     model: ImportedModel
     paths: dict[str, str]  # tensor → spec path of the layer that makes it
     instances: dict[int, tuple[_Block, int]]  # id(group) → (block, member index)
-    lines: list[str] = field(default_factory=list)
     needed: set[tuple[str, str]] = field(default_factory=set)  # (scope, tensor) to name
     globals_: dict[str, str] = field(default_factory=dict)
     defining: dict[str, str] = field(default_factory=dict)  # tensor → an instance's path
@@ -529,21 +527,9 @@ def folded_yaml(model: ImportedModel, flat: str) -> str | None:
     text = "\n".join(lines) + "\n"
     try:
         rows = _rows(analyze(parse_spec(text, model.source, model.name)))
-    except CnncalcError as exc:
-        _debug(text, exc)
+    except CnncalcError:
         return None
-    if rows != flat_rows:
-        _debug(text, [(a, b) for a, b in zip(rows, flat_rows) if a != b][:3])
     return text if rows == flat_rows else None
-
-
-def _debug(text: str, why: Any) -> None:
-    import os
-
-    target = os.environ.get("CNNCALC_FOLD_DEBUG")
-    if target:
-        with open(target, "w") as f:
-            f.write(f"# {why}\n{text}")
 
 
 def _rows(analysis: Any) -> list[tuple[Any, ...]]:

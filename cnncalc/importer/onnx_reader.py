@@ -233,7 +233,7 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | str | None = None
     for node in nodes:
         if id(node) in reader.skip:
             continue
-        _node(reader, node, nodes)
+        _node(reader, node)
     outputs = []
     for out in graph.output:
         name = reader.resolve(out.name)
@@ -317,7 +317,7 @@ def _scopes(node: Any) -> tuple[list[str], list[str]] | None:
 def _legacy_scopes(name: str) -> list[str] | None:
     """torch's legacy exporter names nodes ``/layer1/layer1.0/conv1/Conv``: module scopes, each
     extending the one before, then the op."""
-    if not name.startswith("/") or name.count("/") < 2:
+    if not name.startswith("/") or len(name) < 2:
         return None
     parts = name.split("/")[1:-1]
     out: list[str] = []
@@ -394,7 +394,7 @@ def _node_path(reader: _Reader, node: Any, weight: str | None) -> str:
 
 
 def _unique_path(reader: _Reader, path: str) -> str:
-    if path not in reader.taken and not any(t.startswith(path + ".") for t in ()):
+    if path not in reader.taken:
         reader.taken.add(path)
         return path
     n = 2
@@ -567,7 +567,7 @@ def _origin(node: Any) -> str:
     return f"ONNX node {node.name or node.output[0]} ({node.op_type})"
 
 
-def _node(reader: _Reader, node: Any, nodes: list[Any]) -> None:
+def _node(reader: _Reader, node: Any) -> None:
     if _fold(reader, node):
         return
     try:
@@ -650,19 +650,6 @@ def _auto_pads(a: dict[str, Any], x: tuple[int, ...], kernel: list[int], strides
     return out
 
 
-def _window_fields(reader: _Reader, node: Any, a: dict[str, Any], x: tuple[int, ...],
-                   kernel: list[int], pads: list[tuple[int, int]],
-                   allow_pad_layer: bool) -> tuple[dict[str, Any], list[tuple[int, int]] | None]:
-    """The ``padding`` field, and the before/after pads for a ``pad`` layer in front where they
-    are not symmetric (None where they are)."""
-    if all(b == e for b, e in pads):
-        return {"padding": [b for b, _ in pads]}, None
-    if not allow_pad_layer:
-        raise _Refused(f"has asymmetric padding {pads} (before, after per axis), which this "
-                       "kind cannot take")
-    return {"padding": 0}, pads
-
-
 def _layer(reader: _Reader, node: Any) -> None:
     op, a = node.op_type, _attrs(node)
     ins = list(node.input)
@@ -722,7 +709,7 @@ def _conv(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
         cfg["stride"] = strides
     pads = _auto_pads(a, x, kernel, strides, dilations) if not transposed else \
         _spatial_pads(_ints(a.get("pads", [0] * 2 * n)), n)
-    before = None
+    before: list[tuple[int, int]] | None = None
     if transposed:
         if _text(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "", "VALID"):
             raise _Refused("uses auto_pad on a transposed convolution; export with explicit "
@@ -737,9 +724,13 @@ def _conv(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
         if any(output_padding):
             cfg["output_padding"] = output_padding
     else:
-        pad_cfg, before = _window_fields(reader, node, a, x, kernel, pads, True)
-        if pad_cfg["padding"] not in (0, [0] * n):
-            cfg["padding"] = pad_cfg["padding"]
+        if all(b == e for b, e in pads):
+            if any(b for b, _ in pads):
+                cfg["padding"] = [b for b, _ in pads]
+        elif pads == _auto_pads({"auto_pad": "SAME_UPPER"}, x, kernel, strides, dilations):
+            cfg["padding"] = "same"  # TensorFlow's rule: the odd pixel after
+        else:
+            before = pads  # a pad layer in front takes what the convolution cannot
     if any(d != 1 for d in dilations):
         cfg["dilation"] = dilations
     if groups != 1:
