@@ -496,3 +496,29 @@ def test_docs_show_each_refusal_as_printed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name, message in rows:
         assert _one_line_error(["table", name]) == f"cnncalc: error: {name}: {message}"
+
+
+def test_split_casts_and_quantized_weights(tmp_path):
+    """A channel split is a slice per part; casts and (de)quantization are no layer, and a
+    dequantized stored weight is still the layer's weight: 4·2·1 + 4 parameters."""
+    nodes = [
+        helper.make_node("Cast", ["x"], ["h"], name="to_half", to=TensorProto.FLOAT16),
+        helper.make_node("Split", ["h", "parts"], ["a", "b"], name="split", axis=1),
+        helper.make_node("DequantizeLinear", ["wq", "scale"], ["w"], name="dq"),
+        helper.make_node("Conv", ["b", "w", "bias"], ["c"], name="conv", kernel_shape=[1, 1]),
+        helper.make_node("Concat", ["a", "c"], ["y"], name="cat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, None)],
+        [numpy_helper.from_array(np.array([4, 2], np.int64), "parts"),
+         numpy_helper.from_array(np.zeros((4, 2, 1, 1), np.int8), "wq"),
+         numpy_helper.from_array(np.array(0.1, np.float32), "scale"),
+         numpy_helper.from_array(np.zeros(4, np.float32), "bias")])
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    analysis, rows = _rows(str(path))
+    assert [(r.path, r.kind, r.output) for r in rows] == [
+        ("split", "slice", (4, 4, 4)), ("split_1", "slice", (2, 4, 4)),
+        ("conv", "conv", (4, 4, 4)), ("cat", "concat", (8, 4, 4))]
+    assert analysis.totals.params == 4 * 2 + 4

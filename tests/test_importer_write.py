@@ -108,8 +108,12 @@ def test_folding_never_changes_a_row(modules, leak):
     flat = to_yaml(model, fold=False)
     folded = to_yaml(model)
     assert _rows(folded) == _rows(flat)
-    shapes = [(se, skip is not None and skip < i) for i, (_, se, skip) in enumerate(modules)
-              if i != leak]
+    def extra(i: int, skip: int | None) -> str:  # what the add reads beyond its input
+        if skip is None or skip >= i:
+            return "nothing"
+        return "its input again" if skip == i - 1 else "an outside tensor"
+
+    shapes = [(se, extra(i, skip)) for i, (_, se, skip) in enumerate(modules) if i != leak]
     if any(shapes.count(s) > 1 for s in shapes):  # a structure repeats: a block is written
         assert folded_yaml(model, flat) is not None
         assert "blocks:" in folded

@@ -104,6 +104,7 @@ class _Reader:
     # LayerNorm and pointwise Linear layers)
     last: set[str] = field(default_factory=set)
     outputs: set[str] = field(default_factory=set)  # the graph's outputs
+    also_reads: dict[str, list[str]] = field(default_factory=dict)  # a placeholder's other inputs
 
     def fail(self, message: str) -> SpecError:
         return SpecError(message, Location(self.path))
@@ -244,7 +245,7 @@ def from_onnx(path: str | Path, input_shape: tuple[int, ...] | str | None = None
     if not reader.layers:
         raise SpecError("cannot import: the graph has no layers (every output is its input)",
                         Location(shown))
-    used = _live(reader.layers, outputs)
+    used = _live(reader.layers, outputs, reader.also_reads)
     layers = [layer for layer in reader.layers if layer.output in used]
     notes = []
     if reader.unknown:
@@ -278,8 +279,10 @@ def _example(dims: tuple[Any, ...]) -> str:
     return "x".join(out)
 
 
-def _live(layers: list[ImportedLayer], outputs: list[str]) -> set[str]:
-    """The tensors the outputs depend on: layers nothing reads are not the model's."""
+def _live(layers: list[ImportedLayer], outputs: list[str],
+          also_reads: dict[str, list[str]]) -> set[str]:
+    """The tensors the outputs depend on: layers nothing reads are not the model's. What a
+    placeholder reads beyond its one input stays (the spec warns that nothing reads it)."""
     made = {layer.output: layer for layer in layers}
     live: set[str] = set()
     stack = list(outputs)
@@ -290,6 +293,7 @@ def _live(layers: list[ImportedLayer], outputs: list[str]) -> set[str]:
         live.add(t)
         if t in made:
             stack.extend(made[t].inputs)
+            stack.extend(also_reads.get(t, ()))
     return live
 
 
@@ -462,10 +466,13 @@ def _fold(reader: _Reader, node: Any) -> bool:
         reader.consts[node.output[0]] = _Value(src.array, src.stored, node.output[0])
         return True
     try:
-        if op in ("Transpose", "Reshape", "Cast", "Squeeze", "Unsqueeze") and \
+        if op in ("Transpose", "Reshape", "Cast", "Squeeze", "Unsqueeze", "DequantizeLinear",
+                  "QuantizeLinear") and \
                 reader.consts[reader.resolve(ins[0])].stored:  # the same values, laid out anew
             src = vals[0]
-            if isinstance(src, _Dims):
+            if op in ("DequantizeLinear", "QuantizeLinear", "Cast"):
+                out = src  # the same weights in another type
+            elif isinstance(src, _Dims):
                 out = src.transpose(a.get("perm")) if op == "Transpose" else None
             else:
                 out = _evaluate(op, a, vals)
@@ -560,7 +567,8 @@ def _per_sample(reader: _Reader, name: str) -> tuple[int, ...] | None:
 # ops that act on every position alike, so that a channels-last tensor may pass through them
 _POSITIONWISE = {"LayerNormalization", "MatMul", "Add", "Mul", "Sum", "Relu", "Gelu", "Sigmoid",
                  "Tanh", "HardSwish", "HardSigmoid", "Elu", "Mish", "LeakyRelu", "Clip",
-                 "Identity", "Dropout", "Transpose"}
+                 "Identity", "Dropout", "Transpose", "Cast", "CastLike", "QuantizeLinear",
+                 "DequantizeLinear"}
 
 
 def _origin(node: Any) -> str:
@@ -588,6 +596,7 @@ def _placeholder(reader: _Reader, node: Any) -> None:
     reader.unknown.append(node.op_type)
     _emit(reader, node, "placeholder", {"op": node.op_type, "shape": list(shape)}, acts[:1] or
           [GRAPH_INPUT])
+    reader.also_reads[reader.layers[-1].output] = acts[1:]  # kept: never a silent drop
 
 
 def _emit(reader: _Reader, node: Any, kind: str, config: dict[str, Any], inputs: list[str],
@@ -1099,7 +1108,7 @@ def _resize(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: An
     if mode not in modes or modes[mode] is None:
         raise _unknown(node, f"{mode} interpolation; cnncalc has nearest and (bi/tri)linear")
     cfg: dict[str, Any] = {"mode": modes[mode]}
-    if node.op_type == "Upsample":
+    if node.op_type == "Upsample" or len(ins) == 2:  # Resize of opset 10: (X, scales)
         scales = _need_const(reader, ins[1], "scales") if len(ins) > 1 else a.get("scales")
         sizes = None
     else:
@@ -1213,9 +1222,27 @@ def _transpose(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x:
     _alias(reader, node, acts[0])
 
 
+def _split(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
+           acts: list[str]) -> None:
+    """A split of the channels: one ``slice`` per part (ShuffleNetV2's channel split)."""
+    rank = len(x) + 1
+    if int(a.get("axis", 0)) % rank != 1:
+        raise _unknown(node, f"a split along axis {a.get('axis', 0)}; cnncalc slices channels")
+    start = 0
+    parts = [_per_sample(reader, out) for out in node.output]
+    if any(p is None for p in parts):
+        raise _Refused("has an output shape ONNX shape inference does not know")
+    path = _node_path(reader, node, None)
+    for n, (out, shape) in enumerate(zip(node.output, parts)):
+        _emit(reader, node, "slice", {"start": start, "stop": start + shape[0]}, acts[:1],
+              output=out, path=path if n == 0 else _unique_path(reader, f"{path}_{n}"))
+        start += shape[0]
+
+
 def _drop(reader: _Reader, node: Any, a: dict[str, Any], ins: list[str], x: Any,
           acts: list[str]) -> None:
-    """Identity, and Dropout at inference: no layer; the output is the input."""
+    """Identity, Dropout at inference, casts and (de)quantization: no layer, the output is the
+    input (cnncalc counts elements, whatever their type)."""
     _alias(reader, node, acts[0])
 
 
@@ -1234,6 +1261,8 @@ _HANDLERS = {
     "Resize": _resize, "Upsample": _resize,
     "Pad": _pad, "Slice": _slice,
     "Identity": _drop, "Dropout": _drop, "Transpose": _transpose,
+    "Cast": _drop, "CastLike": _drop, "QuantizeLinear": _drop, "DequantizeLinear": _drop,
+    "Split": _split,
 }
 
 SUPPORTED_OPS = tuple(sorted(_HANDLERS))
