@@ -522,3 +522,16 @@ def test_split_casts_and_quantized_weights(tmp_path):
         ("split", "slice", (4, 4, 4)), ("split_1", "slice", (2, 4, 4)),
         ("conv", "conv", (4, 4, 4)), ("cat", "concat", (8, 4, 4))]
     assert analysis.totals.params == 4 * 2 + 4
+
+
+def test_docs_show_the_real_import_of_resnet50(resnet50_onnx, tmp_path, monkeypatch):
+    """docs/import-onnx.md's example is what the import writes for the exported ResNet-50."""
+    import shutil
+    from pathlib import Path
+
+    _, path = resnet50_onnx
+    shutil.copy(path, tmp_path / "resnet50.onnx")
+    monkeypatch.chdir(tmp_path)
+    text = (Path(__file__).resolve().parent.parent / "docs" / "import-onnx.md").read_text()
+    shown = text.split("$ cnncalc import resnet50.onnx\n", 1)[1].split("```", 1)[0]
+    assert shown == to_yaml(from_onnx("resnet50.onnx"))
