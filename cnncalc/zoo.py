@@ -31,7 +31,28 @@ def zoo_names() -> list[str]:
 
 
 def _looks_like_path(ref: str) -> bool:
-    return any(sep in ref for sep in ("/", "\\")) or ref.endswith((".yaml", ".yml"))
+    return any(sep in ref for sep in ("/", "\\")) or ref.endswith((".yaml", ".yml", ".onnx"))
+
+
+def read_onnx_spec(path: Path) -> Spec:
+    """An ONNX file read as a spec: imported (cnncalc.importer.onnx_reader, which needs the
+    ``onnx`` package, imported only here), written as spec text and parsed, so it is counted by
+    the rules a written spec is; errors name the ``.onnx`` file."""
+    from .spec import parse_spec
+
+    try:
+        from .importer.onnx_reader import from_onnx
+        from .importer.write import to_yaml
+    except ImportError as exc:
+        raise SpecError(f"reading ONNX files needs the onnx package ({exc.name or exc} is not "
+                        "installed): pip install 'cnncalc[onnx]'", Location(str(path))) from None
+    from .engine import analyze
+    from .importer import check_shapes
+
+    model = from_onnx(path)
+    spec = parse_spec(to_yaml(model), str(path), path.stem)
+    check_shapes(model, analyze(spec))
+    return spec
 
 
 @lru_cache(maxsize=64)
@@ -54,6 +75,8 @@ def load_spec(ref: str | Path) -> Spec:
         if not os.path.lexists(path) and path.stem in zoo_names():
             raise SpecError(f"no such file; the zoo has {path.stem!r} (without a path or "
                             f"extension: cnncalc table {path.stem})", Location(text))
+        if path.suffix.lower() == ".onnx":
+            return read_onnx_spec(path)
         return read_spec_file(path)
     if text in zoo_names():
         return _load_zoo(text)

@@ -384,7 +384,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 def test_commands_never_import_torch(args):
     code = textwrap.dedent(f"""
         import atexit, sys
-        heavy = ("torch", "fvcore", "sympy", "numpy")
+        heavy = ("torch", "fvcore", "sympy", "numpy", "onnx")
         atexit.register(lambda: sys.stderr.write(
             "HEAVY:" + ",".join(sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))) + "\\n"))
         sys.argv = ["cnncalc", *{args!r}]

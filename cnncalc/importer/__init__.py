@@ -27,7 +27,9 @@ class ImportedLayer:
     ``name``/``as``/``from``/``with``). ``inputs`` are tensor names, the main input first
     (:data:`GRAPH_INPUT` for the model's input); ``output`` is the tensor it makes.
     ``origin`` says where it came from, for messages (``fx node add_3 (operator.add)``,
-    ``ONNX node /layer1/layer1.0/Add (Add)``).
+    ``ONNX node /layer1/layer1.0/Add (Add)``). ``shape``, where the source states it, is the
+    output shape per sample (channels first) the source computes: :func:`check_shapes`
+    compares it with cnncalc's.
     """
 
     path: str
@@ -36,6 +38,7 @@ class ImportedLayer:
     inputs: list[str]
     output: str
     origin: str = ""
+    shape: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -55,3 +58,24 @@ class ImportedModel:
     name: str = "imported"
     title: str = ""
     notes: list[str] = field(default_factory=list)
+
+
+def check_shapes(model: ImportedModel, analysis: Any) -> None:
+    """Raise a ``SpecError`` naming the first layer whose output shape, as cnncalc computes it
+    from the written spec, is not the one the source model states (``ImportedLayer.shape``):
+    a wrong translation is an error, never a silent miscount. ``analysis`` is the spec's at the
+    model's own input."""
+    from ..errors import Location, SpecError
+
+    leaves = [row for row in analysis.rows if row.leaf]
+    if len(leaves) != len(model.layers):
+        raise SpecError(f"cannot import: the written spec has {len(leaves)} layers for "
+                        f"{len(model.layers)} imported ones", Location(model.source))
+    for row, layer in zip(leaves, model.layers):
+        if layer.shape is not None and tuple(row.output) != tuple(layer.shape):
+            ours = "×".join(map(str, row.output))
+            theirs = "×".join(map(str, layer.shape))
+            raise SpecError(f"cannot import: {layer.origin or layer.path} makes {theirs} per "
+                            f"sample, but its cnncalc layer {row.path} ({layer.kind}) makes "
+                            f"{ours}; the translation is wrong (please report it)",
+                            Location(model.source))
