@@ -379,12 +379,12 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-@pytest.mark.parametrize("args", [["table", "resnet152"], ["list"],
+@pytest.mark.parametrize("args", [["table", "resnet152"], ["list"], ["import", "--help"],
                                   ["compare", "inception-naive", "inception-bottleneck"]])
 def test_commands_never_import_torch(args):
     code = textwrap.dedent(f"""
         import atexit, sys
-        heavy = ("torch", "fvcore", "sympy", "numpy")
+        heavy = ("torch", "fvcore", "sympy", "numpy", "onnx")
         atexit.register(lambda: sys.stderr.write(
             "HEAVY:" + ",".join(sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))) + "\\n"))
         sys.argv = ["cnncalc", *{args!r}]

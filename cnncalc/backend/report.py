@@ -97,7 +97,7 @@ def _unpaired_dicts(items: Any) -> list[dict[str, Any]]:
 
 def against_dict(a: "Against") -> dict[str, Any]:
     """``verify --against --format json``: the differing rows first, then the agreeing ones."""
-    rows = [r for r in a.rows if not r.ok] + [r for r in a.rows if r.ok]
+    rows = _leaves_first(a.failed_rows) + [r for r in a.rows if r.ok]
     return {
         "spec": a.analysis.spec.name, "against": a.source, "input": list(a.analysis.input),
         "batch": a.analysis.batch, "ok": a.ok, "versions": a.versions,
@@ -107,6 +107,12 @@ def against_dict(a: "Against") -> dict[str, Any]:
         "unpaired_rows": a.unpaired,
         "totals": {c.name: _check_dict(c) for c in a.totals},
     }
+
+
+def _leaves_first(rows: list[RowCheck]) -> list[RowCheck]:
+    """Layers before the groups that hold them (a group differs because a layer does), each in
+    spec order."""
+    return [r for r in rows if r.leaf] + [r for r in rows if not r.leaf]
 
 
 def against_verdict(a: "Against") -> str:
@@ -138,7 +144,7 @@ def against_rich(a: "Against") -> Report:
     then the totals."""
     spec = a.analysis.spec.name
     report = Report()
-    failed = a.failed_rows
+    failed = _leaves_first(a.failed_rows)
     if failed:
         table = report.table(TextTable(
             f"{spec} against {a.source}: rows that differ (spec ≠ model)",

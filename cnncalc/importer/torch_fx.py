@@ -190,21 +190,14 @@ def _summary(value: Any) -> Any:
     return value
 
 
-def _leaf_types() -> tuple[type, ...]:
-    return tuple(MODULES)
-
-
 def _trace(module: Any) -> Any:
     import torch.fx as fx
-
-    leaves = _leaf_types()
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             # a subclass that keeps its base's forward is that layer (class MyConv(nn.Conv2d))
-            if _module_rule(m) is not None:
-                return True
-            return super().is_leaf_module(m, qualname) and isinstance(m, leaves)
+            # torch's own modules without a kind stay leaves too: the error names them
+            return _module_rule(m) is not None or super().is_leaf_module(m, qualname)
 
     tracer = Tracer()
     try:
@@ -865,6 +858,16 @@ def _op_name(node: Any, kind: str | None) -> str:
 # The import
 
 
+class _Float(float):
+    """A float whose ``repr`` YAML 1.1 reads as a number: ``1.0e-06``, not ``1e-06`` (which the
+    spec loader reads as a string). The writer writes floats with ``repr``."""
+
+    def __repr__(self) -> str:
+        text = float.__repr__(self)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+
+
 def _drop_defaults(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     """The config without the fields equal to the kind's default (a shorter spec line)."""
     fields = REGISTRY[kind].fields
@@ -875,7 +878,7 @@ def _drop_defaults(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         if key in fields and not fields[key].required and (short == default or (
                 isinstance(default, (tuple, list)) and compact(default) == short)):
             continue
-        out[key] = short
+        out[key] = _Float(short) if isinstance(short, float) else short
     return out
 
 

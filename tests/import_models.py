@@ -1,0 +1,155 @@
+"""Small plain-torch models for `cnncalc import` tests: one that uses many modules and functions
+with a layer kind, and one per way an import fails. Factories take no arguments, as SOURCE's do.
+Only torch is needed."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Sink(nn.Module):
+    """Modules and functional ops of many kinds, in one 2-D network (input 3×32×32)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                                  nn.ReLU(inplace=True))
+        self.dw = nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16)
+        self.gn = nn.GroupNorm(4, 16)
+        self.act = nn.Hardswish()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.pad = nn.ReflectionPad2d((1, 2, 0, 1))
+        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.convt = nn.ConvTranspose2d(16, 8, 2, stride=2, bias=False)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.prelu = nn.PReLU(8)
+        self.shuffle = nn.ChannelShuffle(2)
+        self.same = nn.Conv2d(8, 8, (1, 3), padding="same", dilation=(1, 2))
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d((2, None)), nn.Flatten(), nn.Dropout(0.1),
+                                  nn.Linear(8 * 2 * 34, 10), nn.LayerNorm(10), nn.GELU("tanh"),
+                                  nn.Linear(10, 5), nn.LogSoftmax(dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)                                    # 16×32×32
+        y = self.act(self.gn(self.dw(x)))                   # 16×16×16
+        x = x + self.up(y)                                  # add
+        a, b = x.chunk(2, dim=1)                            # two slices of 8
+        x = torch.cat([b, a, b[:, :4]], 1)                  # 20 channels
+        x = x[:, 2:18]                                      # 16
+        gate = torch.sigmoid(F.adaptive_avg_pool2d(x, 1))   # 16×1×1
+        x = F.leaky_relu(x * gate, 0.2)                     # broadcast mul
+        x = self.pool(self.pad(x))                          # 16×17×17
+        x = F.interpolate(x, size=(16, 16), mode="nearest")
+        x = self.convt(x)                                   # 8×32×32
+        x = self.prelu(self.inorm(x))
+        x = self.shuffle(x).contiguous()
+        x = F.pad(x, (1, 1, 2, 2))                          # 8×36×34
+        x = x[..., 2:34, :]                                 # centre crop of the height: 8×32×34
+        x = self.same(x)
+        x = F.avg_pool2d(x, 2, ceil_mode=True, count_include_pad=False) + \
+            F.max_pool2d(x, 2, 2)                           # 8×16×17
+        x = x.mean((2, 3), keepdim=True) * x                 # global average pool, mul
+        x = F.interpolate(x, scale_factor=2)                 # 8×32×34
+        return self.head(x)
+
+
+def sink() -> nn.Module:
+    return Sink()
+
+
+class Shared(nn.Module):
+    """One convolution called twice: its weights are shared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.conv(x))
+
+
+class Reused(nn.Module):
+    """One ReLU module called three times (torchvision's Bottleneck does so)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 1)
+        self.conv2 = nn.Conv2d(4, 4, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv2(self.relu(self.conv1(self.relu(x)))))
+
+
+class DataDependent(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+class Attention(nn.Module):
+    """A matmul of two activations: no layer kind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return torch.matmul(y, y.transpose(-1, -2))
+
+
+class Lstm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
+class TwoInputs(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+def shared() -> nn.Module:
+    return Shared()
+
+
+def reused() -> nn.Module:
+    return Reused()
+
+
+def data_dependent() -> nn.Module:
+    return DataDependent()
+
+
+def attention() -> nn.Module:
+    return Attention()
+
+
+def lstm() -> nn.Module:
+    return Lstm()
+
+
+def two_inputs() -> nn.Module:
+    return TwoInputs()
+
+
+def not_a_module() -> int:
+    return 3
+
+
+def raises() -> nn.Module:
+    raise ValueError("no weights here")
+
+
+def needs_width(width: int) -> nn.Module:
+    return nn.Conv2d(3, width, 1)
+
+
+NOT_CALLABLE = 5
