@@ -153,3 +153,52 @@ def needs_width(width: int) -> nn.Module:
 
 
 NOT_CALLABLE = 5
+
+
+def _channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """torchvision.models.shufflenetv2.channel_shuffle, as written there."""
+    batchsize, num_channels, height, width = x.size()
+    channels_per_group = num_channels // groups
+    x = x.view(batchsize, groups, channels_per_group, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, num_channels, height, width)
+
+
+def stochastic_depth(input: torch.Tensor, p: float, mode: str, training: bool = True):
+    """Stands for torchvision.ops.stochastic_depth, which torchvision wraps for fx."""
+    return input
+
+
+stochastic_depth.__module__ = "torchvision.ops.stochastic_depth"
+torch.fx.wrap("stochastic_depth")
+
+
+class Shuffle(nn.Module):
+    """ShuffleNetV2's unit at stride 1: chunk, a branch, concatenate, shuffle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8),
+                                    nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x.chunk(2, dim=1)
+        out = torch.cat((x1, self.branch(x2)), dim=1)
+        out = _channel_shuffle(out, 2)
+        return out + stochastic_depth(out, 0.1, "row", self.training)
+
+
+class HalfShuffle(nn.Module):
+    """A view to groups that is not undone: no kind."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.size()
+        return x.view(n, 2, c // 2, h, w).sum(1)
+
+
+def shuffle() -> nn.Module:
+    return Shuffle()
+
+
+def half_shuffle() -> nn.Module:
+    return HalfShuffle()

@@ -815,6 +815,20 @@ def _split(call: Call) -> Conversion:
     return ("split", [{"start": s, "stop": s + n} for s, n in zip(starts, sizes)])
 
 
+def _stochastic_depth(call: Call) -> Conversion:
+    """torchvision.ops.stochastic_depth(input, p, mode, training), which torchvision registers
+    with ``torch.fx.wrap``: drop_path in row mode."""
+    mode = call.arg(2, "mode", "row")
+    if mode != "row":
+        raise Unknown(f"stochastic depth in {mode!r} mode (drop_path is row mode)")
+    return "drop_path", {"p": float(call.arg(1, "p"))}
+
+
+# functions of other packages, by (module, name): they need not be importable here
+NAMED_FUNCTIONS: dict[tuple[str, str], Callable[[Call], Conversion]] = {
+    ("torchvision.ops.stochastic_depth", "stochastic_depth"): _stochastic_depth,
+}
+
 FUNCTIONS: dict[Any, Callable[[Call], Conversion]] = {}
 _INPLACE_POSITION: dict[Any, int] = {}  # functions with an inplace argument: its position
 METHODS: dict[str, Callable[[Call], Conversion]] = {}
@@ -892,6 +906,9 @@ class _Importer:
         self.layers: list[ImportedLayer] = []
         self.tensor: dict[Any, str] = {}  # node → the tensor name its readers use
         self.splits: dict[Any, tuple[str, list[dict[str, Any]]]] = {}
+        # channel shuffle steps held (_shuffle_step): node → (input tensor, its shape, groups,
+        # 1 after the view, 2 after the transpose)
+        self.shuffles: dict[Any, tuple[str, tuple[int, ...], int, int]] = {}
         self.module_calls: dict[str, int] = {}
         self.placeholders: list[str] = []
         if not FUNCTIONS:
@@ -1014,10 +1031,16 @@ class _Importer:
                 activations and activations[0] in self.splits:
             self._split_item(node, activations[0])
             return
+        if is_tensor and self._shuffle_step(node, activations, out):
+            return
         if not activations:
             self._refuse(node, "it makes a tensor from no input", activations)
             return
         for a in activations:
+            if a in self.shuffles:
+                self._refuse(a, f"a reshape of {shape_text(self.values[a].sample)} per sample "
+                                "that only a channel shuffle (view, transpose(1, 2), view) would "
+                                "undo", [])
             if a not in self.tensor:  # read from an op that was refused with a placeholder
                 self._refuse(node, "it reads a tuple of tensors", activations)
                 return
@@ -1064,6 +1087,43 @@ class _Importer:
             names = [output]
         self._produced(node, activations, node.name)
 
+    def _shuffle_step(self, node: Any, activations: list[Any], out: TensorValue) -> bool:
+        """ShuffleNet's channel shuffle written out, as torchvision's ``channel_shuffle``:
+        ``x.view(n, g, c // g, h, w)``, ``torch.transpose(x, 1, 2)``, ``.contiguous()``,
+        ``x.view(n, c, h, w)``. The steps are held here and become one channel_shuffle layer at
+        the last view; any other use of a held step is refused, naming it."""
+        name = _target_name(node)
+        if len(activations) != 1 or node.op == "call_module":
+            return False
+        source = activations[0]
+        held = self.shuffles.get(source)
+        shape = self.values[source].sample if source in self.values else ()
+        if held is None:
+            if name in ("view", "reshape") and source in self.tensor and \
+                    len(out.sample) == len(shape) + 1 and out.sample[2:] == shape[1:] and \
+                    out.sample[0] * out.sample[1] == shape[0] and out.sample[0] > 1:
+                self.shuffles[node] = (self.tensor[source], shape, out.sample[0], 1)
+                return True
+            return False
+        tensor, original, groups, stage = held
+        args = self.calls[node][0]
+        if name == "transpose" and stage == 1 and {a % (len(shape) + 1) for a in args[1:3]} \
+                == {1, 2}:
+            self.shuffles[node] = (tensor, original, groups, 2)
+            return True
+        if name == "contiguous":
+            self.shuffles[node] = held
+            return True
+        if name in ("view", "reshape") and stage == 2 and out.sample == original:
+            path = self._path(node, "channel_shuffle")
+            self.layers.append(ImportedLayer(path, "channel_shuffle", {"groups": groups},
+                                             [tensor], node.name,
+                                             f"fx node {node.name} (a channel shuffle)",
+                                             out.sample))
+            self.tensor[node] = node.name
+            return True
+        return False
+
     def _produced(self, node: Any, activations: list[Any], name: str) -> None:
         self.tensor[node] = name
         # an in-place op (relu_, add_, nn.ReLU(inplace=True)) changed its input: later readers
@@ -1085,7 +1145,8 @@ class _Importer:
                 raise Unknown("")
             return rule(call.module, call)
         if node.op == "call_function":
-            rule = FUNCTIONS.get(node.target)
+            rule = FUNCTIONS.get(node.target) or NAMED_FUNCTIONS.get(
+                (getattr(node.target, "__module__", ""), getattr(node.target, "__name__", "")))
         else:
             rule = METHODS.get(str(node.target))
         if rule is None:

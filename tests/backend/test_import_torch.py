@@ -296,6 +296,28 @@ def test_a_parameterless_module_called_three_times_gets_three_paths():
     assert [r.path for r in analyze(spec).rows] == ["relu", "conv1", "relu_1", "conv2", "relu_2"]
 
 
+def test_a_written_out_channel_shuffle_is_one_layer_and_torchvisions_stochastic_depth_a_drop_path():
+    model = import_models.shuffle().eval()
+    spec, text = imported(model, (16, 8, 8))
+    a = analyze(spec)
+    kinds = [r.kind for r in a.rows if r.leaf]
+    assert kinds == ["slice", "slice", "conv", "batchnorm", "relu", "concat", "channel_shuffle",
+                     "drop_path", "add"]
+    assert "channel_shuffle: {name: channel_shuffle, groups: 2" in text
+    built = build(spec).eval()
+    x = torch.randn(2, 16, 8, 8)
+    built.load_state_dict(model.state_dict())  # the spec's paths are the module's
+    with torch.no_grad():  # the same function, not only the same shapes
+        assert torch.allclose(built(x), model(x))
+
+
+def test_a_reshape_no_shuffle_undoes_is_refused():
+    result = invoke("import", "tests/import_models.py:half_shuffle", "--input", "16x8x8")
+    assert result.exit_code == 2
+    assert "fx node view (Tensor.view) at the top level has no cnncalc layer kind: a reshape " \
+        "of 2×8×8×8 per sample" in one_error_line(result)
+
+
 def test_load_factory_reads_package_modules():
     assert load_factory("tests.import_models:sink") is import_models.sink
 
