@@ -75,8 +75,8 @@ def load_factory(source: str) -> Callable[[], Any]:
             raise ImportFailed(f"{where} has no attribute {quoted(name)}")
         target = getattr(target, part)
     if not callable(target):
-        raise ImportFailed(f"{where}:{name} is a {type(target).__name__}, not a callable that "
-                           "returns an nn.Module")
+        raise ImportFailed(f"{where}:{name} is {_a(target)}, not a callable that returns an "
+                           "nn.Module")
     return target
 
 
@@ -119,23 +119,30 @@ def _load_module(name: str) -> Any:
         raise ImportFailed(f"importing {name} raised {_exception_text(exc)}") from None
 
 
+def _a(value: Any) -> str:
+    """'an int', 'a list': the value's type with its article."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _exception_text(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def instantiate(source: str) -> Any:
-    """Call SOURCE's factory and return the ``nn.Module`` it makes."""
+def instantiate(source: str, factory: Callable[[], Any] | None = None) -> Any:
+    """Call SOURCE's factory (or ``factory``, already loaded) and return the ``nn.Module`` it
+    makes."""
     from torch import nn
 
-    factory = load_factory(source)
+    factory = factory or load_factory(source)
     try:
         module = factory()
     except Exception as exc:
         raise ImportFailed(f"{source}: calling the factory raised {_exception_text(exc)} (it "
                            "must take no arguments)") from None
     if not isinstance(module, nn.Module):
-        raise ImportFailed(f"{source}: the factory returned a {type(module).__name__}, not a "
+        raise ImportFailed(f"{source}: the factory returned {_a(module)}, not a "
                            "torch.nn.Module")
     return module
 
@@ -146,10 +153,11 @@ def from_source(source: str, input_shape: tuple[int, ...] | None,
     from ..backend import require_torch
 
     require_torch()
+    factory = load_factory(source)  # SOURCE's own errors first
     if input_shape is None:
         raise ImportFailed("a torch model has no input size of its own: give one with --input "
                            "(C×H×W, e.g. --input 3x224x224)")
-    module = instantiate(source)
+    module = instantiate(source, factory)
     name = source.rpartition(":")[2].split(".")[-1]
     return from_module(module, input_shape, source, allow_unknown, name=name)
 
@@ -1024,7 +1032,7 @@ class _Importer:
         activations, constants = self._tensor_inputs(node)
         if not is_tensor and not multi:
             if node.op == "call_module":
-                self._refuse(node, f"it returns a {type(out).__name__}, not one tensor",
+                self._refuse(node, f"it returns {_a(out)}, not one tensor",
                              activations)
             return  # arithmetic on sizes (x.shape[2:], x.size(0) // 2): read where it is used
         if node.op == "call_function" and node.target is operator.getitem and \

@@ -252,10 +252,10 @@ def test_import_does_not_write_through_a_symlink(tmp_path):
     (["tests/no_such_file.py:f"], "no such file"),
     (["no_such_package_xyz:f"], "no module named 'no_such_package_xyz'"),
     (["tests/import_models.py:nothing_here"], "has no attribute 'nothing_here'"),
-    (["tests/import_models.py:NOT_CALLABLE"], "is a int, not a callable"),
+    (["tests/import_models.py:NOT_CALLABLE"], "is an int, not a callable"),
     (["tests/import_models.py:raises"], "calling the factory raised ValueError: no weights here"),
     (["tests/import_models.py:needs_width"], "calling the factory raised TypeError"),
-    (["tests/import_models.py:not_a_module"], "returned a int, not a torch.nn.Module"),
+    (["tests/import_models.py:not_a_module"], "returned an int, not a torch.nn.Module"),
     (["tests/import_models.py:sink", "--input", "-"], "--input"),
     (["tests/import_models.py:sink"], "give one with --input"),
     (["tests/import_models.py:shared"], "the module conv is called 2 times (fx nodes conv, conv_1)"),
@@ -351,3 +351,13 @@ def test_import_failure_in_a_real_process_is_one_line():
 def test_import_errors_are_importfailed():
     with pytest.raises(ImportFailed, match="cannot trace"):
         from_module(import_models.data_dependent(), (4, 8, 8))
+
+
+@pytest.mark.parametrize("name, factory", [("tinynet", "tinynet"), ("gram", "gram")])
+def test_the_docs_example_specs_are_what_import_writes(name, factory, monkeypatch):
+    """docs/examples/*.yaml are import's output (docs/import.md shows them), kept in step."""
+    monkeypatch.chdir(ROOT)
+    result = invoke("import", f"docs/examples/tinynet.py:{factory}", "--input", "3x32x32",
+                    *(["--allow-unknown"] if name == "gram" else []))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (ROOT / "docs" / "examples" / f"{name}.yaml").read_text()
