@@ -904,6 +904,20 @@ def _drop_defaults(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _nodes_in(value: Any) -> Any:
+    """The fx nodes in an argument structure (lists, tuples, dicts, slices), in order."""
+    if hasattr(value, "op") and hasattr(value, "target"):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _nodes_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _nodes_in(item)
+    elif isinstance(value, slice):
+        yield from _nodes_in((value.start, value.stop, value.step))
+
+
 class _Importer:
     def __init__(self, module: Any, gm: Any, values: dict[Any, Any], calls: dict[Any, Any],
                  source: str, allow_unknown: bool):
@@ -981,21 +995,8 @@ class _Importer:
                     "has one set per layer and would count them once per call")
 
     def _outputs(self, node: Any) -> list[str]:
-        found: list[str] = []
-
-        def walk(value: Any) -> None:
-            if hasattr(value, "op") and hasattr(value, "target"):  # an fx Node
-                if value in self.tensor and isinstance(self.values.get(value), TensorValue) \
-                        and not self.values[value].constant:
-                    found.append(self.tensor[value])
-            elif isinstance(value, (list, tuple)):
-                for v in value:
-                    walk(v)
-            elif isinstance(value, dict):
-                for v in value.values():
-                    walk(v)
-
-        walk(node.args[0])
+        found = [self.tensor[n] for n in _nodes_in(node.args[0]) if n in self.tensor and
+                 isinstance(self.values.get(n), TensorValue) and not self.values[n].constant]
         if not found:
             raise ImportFailed(f"{self.source}: the model returns no tensor")
         return list(dict.fromkeys(found))
@@ -1004,25 +1005,12 @@ class _Importer:
         """The node's activation inputs (nodes, in argument order) and the constants it reads."""
         activations: list[Any] = []
         constants: list[TensorValue] = []
-
-        def walk(value: Any) -> None:
-            if hasattr(value, "op") and hasattr(value, "target"):
-                v = self.values.get(value)
-                if isinstance(v, TensorValue):
-                    (constants.append(v) if v.constant else activations.append(value))
-                elif value in self.splits:
-                    activations.append(value)
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    walk(item)
-            elif isinstance(value, dict):
-                for item in value.values():
-                    walk(item)
-            elif isinstance(value, slice):
-                walk(value.start), walk(value.stop), walk(value.step)
-
-        walk(node.args)
-        walk(node.kwargs)
+        for n in _nodes_in((node.args, node.kwargs)):
+            v = self.values.get(n)
+            if isinstance(v, TensorValue):
+                (constants.append(v) if v.constant else activations.append(n))
+            elif n in self.splits:
+                activations.append(n)
         return activations, constants
 
     def _node(self, node: Any) -> None:

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from cnncalc.backend import build
 from cnncalc.backend.against import verify_against
-from cnncalc.cli import app
 from cnncalc.conventions import count
 from cnncalc.engine import analyze
 from cnncalc.importer.load import ImportFailed, checked_yaml
@@ -22,10 +19,10 @@ from cnncalc.importer.torch_fx import from_module, load_factory
 from cnncalc.spec import parse_spec
 from cnncalc.zoo import load_spec
 from tests import import_models, reference_models, torch_models
+from tests.backend.test_cli import invoke, one_error_line
 from tests.test_zoo_modern import FIGURES  # published params, buffers, MACs, output
 
 ROOT = Path(__file__).resolve().parents[2]
-runner = CliRunner()
 
 # (factory, a small input that still exercises every layer): the round trips compare the
 # import with the module at the same input, so the published 224 is not needed there
@@ -57,17 +54,6 @@ def fvcore_total(model, x) -> int:
 def imported(model, shape, allow_unknown=False):
     text = checked_yaml(from_module(model, shape, "test", allow_unknown))
     return parse_spec(text, "imported.yaml", "imported"), text
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
-
-
-def one_error_line(result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
