@@ -168,6 +168,75 @@ class HalfShuffle(nn.Module):
         return x.view(n, 2, c // 2, h, w).sum(1)
 
 
+class Audio(nn.Module):
+    """1-D: M5-like, on 1×L."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 8, 80, stride=4)
+        self.bn1 = nn.BatchNorm1d(8)
+        self.pool = nn.MaxPool1d(4)
+        self.conv2 = nn.Conv1d(8, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = F.avg_pool1d(self.conv2(x), x.shape[-1])
+        return self.fc(x.view(x.size(0), -1))
+
+
+class Clip(nn.Module):
+    """3-D: a C3D-like stem on 3×D×H×W."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, 3, padding=1)
+        self.pool = nn.MaxPool3d((1, 2, 2))
+        self.norm = nn.InstanceNorm3d(8, affine=True, track_running_stats=True)
+        self.up = nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear")
+        self.head = nn.AdaptiveAvgPool3d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.pool(F.relu(self.conv(x))))
+        return torch.flatten(self.head(self.up(x)), 1)
+
+
+class Mlp(nn.Module):
+    """A vector input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(20, 32), nn.BatchNorm1d(32), nn.SiLU(),
+                                 nn.Dropout(0.3), nn.Linear(32, 32), nn.Mish(),
+                                 nn.LayerNorm(32, eps=1e-6), nn.Linear(32, 4), nn.Softmax(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Segment(nn.Module):
+    """Returns a dict, upsampled to the input's size as torchvision's segmentation heads do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU6())
+        self.classifier = nn.Conv2d(8, 3, 1)
+        self.gamma = nn.Parameter(torch.ones(8, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = x.shape[-2:]
+        features = self.gamma * self.backbone(x)
+        out = F.interpolate(self.classifier(features), size=size, mode="bilinear",
+                            align_corners=False)
+        return {"out": out}
+
+
+class PlusOne(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x) + 1
+
+
 # factories (SOURCE's callables): the classes themselves
 sink, shared, reused, data_dependent, attention = Sink, Shared, Reused, DataDependent, Attention
 lstm, two_inputs, shuffle, half_shuffle = Lstm, TwoInputs, Shuffle, HalfShuffle
+audio, clip, mlp, segment, plus_one = Audio, Clip, Mlp, Segment, PlusOne

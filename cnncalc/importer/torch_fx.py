@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import math
 import operator
 import os
@@ -565,19 +564,16 @@ def _module_rule(m: Any) -> Callable[[Any, Call], Conversion] | None:
 # functions and methods ----------------------------------------------------------------------
 
 
-def _activations(call: Call) -> int:
-    return len(call.inputs)
-
-
 def _merge(kind: str) -> Callable[[Call], Conversion]:
+    """``a + b`` and ``a * b`` of two activations (and ``gamma * x``: a layer scale)."""
+
     def convert(call: Call) -> Conversion:
-        operands = list(call.args[:2])
-        if call.constants and kind == "mul" and _activations(call) == 1:
+        if call.constants and kind == "mul" and len(call.inputs) == 1:
             return _layer_scale(call)
-        if _activations(call) != 2 or call.constants:
-            what = "a constant" if call.constants else "a number"
-            raise Unknown(f"{kind} of a tensor and {what}" if _activations(call) == 1
-                          else f"{kind} of {len(operands)} operands")
+        if call.constants:
+            raise Unknown(f"{kind} of a tensor and the constant {call.constants[0].constant}")
+        if len(call.inputs) != 2:
+            raise Unknown(f"{kind} of a tensor and a number")
         if kind == "add" and call.inputs[0] != call.inputs[1]:
             raise Unknown(f"add broadcasts {shape_text(call.inputs[0])} and "
                           f"{shape_text(call.inputs[1])}; cnncalc's add needs one shape")

@@ -247,6 +247,8 @@ def test_import_does_not_write_through_a_symlink(tmp_path):
     (["tests/import_models.py:shared"], "the module conv is called 2 times (fx nodes conv, conv_1)"),
     (["tests/import_models.py:data_dependent"], "cannot trace DataDependent with torch.fx"),
     (["tests/import_models.py:two_inputs"], "forward takes 2 required inputs (x, y)"),
+    (["tests/import_models.py:plus_one"], "fx node add (operator.add) at the top level has no "
+                                          "cnncalc layer kind: add of a tensor and a number"),
     (["tests/import_models.py:attention"],
      "fx node transpose (Tensor.transpose) at the top level has no cnncalc layer kind; "
      "--allow-unknown writes a placeholder"),
@@ -275,6 +277,27 @@ def test_allow_unknown_writes_placeholders_named_in_the_footer():
         footer_lines(a, Numbers(False))
     with pytest.raises(Exception, match="placeholder"):
         build(spec)
+
+
+@pytest.mark.parametrize("factory, shape", [
+    (import_models.audio, (1, 800)), (import_models.clip, (3, 4, 16, 16)),
+    (import_models.mlp, (20,)), (import_models.segment, (3, 32, 32)),
+])
+def test_other_ranks_vectors_dict_outputs_and_layer_scales_round_trip(factory, shape):
+    model = factory().eval()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        y = model(x)
+    y = y["out"] if isinstance(y, dict) else y
+    spec, _ = imported(model, shape)
+    a = analyze(spec)
+    assert a.totals.params == sum(p.numel() for p in model.parameters())
+    assert a.totals.buffers == sum(b.numel() for b in model.buffers())
+    assert list(a.outputs) == [tuple(y.shape[1:])]
+    built = build(spec).eval()
+    assert sum(p.numel() for p in built.parameters()) == a.totals.params
+    with torch.no_grad():
+        assert built(x).shape == y.shape
 
 
 def test_a_parameterless_module_called_three_times_gets_three_paths():
