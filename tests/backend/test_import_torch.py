@@ -370,3 +370,16 @@ def test_the_docs_example_specs_are_what_import_writes(name, factory, monkeypatc
                     *(["--allow-unknown"] if name == "gram" else []))
     assert result.exit_code == 0, result.output
     assert result.stdout == (ROOT / "docs" / "examples" / f"{name}.yaml").read_text()
+
+
+@pytest.mark.parametrize("command", [["verify"], ["profile", "--device", "cpu", "--iters", "1",
+                                                  "--warmup", "0"]])
+def test_verify_and_profile_refuse_placeholders_in_one_line(command, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = invoke(command[0], "docs/examples/gram.yaml", *command[1:])
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result) == (
+        "cnncalc: error: cannot build 3 placeholder layer(s) in torch: flatten (Tensor.flatten), "
+        "transpose (Tensor.transpose), matmul (torch.matmul); a placeholder stands for an op with "
+        "no layer kind (imported with --allow-unknown) and has no module: replace it with real "
+        "layers to build, verify or profile the spec")
