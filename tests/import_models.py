@@ -236,7 +236,23 @@ class PlusOne(nn.Module):
         return F.relu(x) + 1
 
 
+class WithAux(nn.Module):
+    """An auxiliary head that only training runs (GoogLeNet's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.aux = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.training:
+            return x, self.aux(x)
+        return x
+
+
 # factories (SOURCE's callables): the classes themselves
 sink, shared, reused, data_dependent, attention = Sink, Shared, Reused, DataDependent, Attention
 lstm, two_inputs, shuffle, half_shuffle = Lstm, TwoInputs, Shuffle, HalfShuffle
 audio, clip, mlp, segment, plus_one = Audio, Clip, Mlp, Segment, PlusOne
+with_aux = WithAux

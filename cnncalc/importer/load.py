@@ -28,8 +28,12 @@ def import_source(source: str, input_shape: tuple[int, ...] | None = None,
                   allow_unknown: bool = False) -> ImportedModel:
     """The model SOURCE names, read by its frontend (torch for a factory, ONNX for a file)."""
     if source.lower().endswith(".onnx"):
-        from .onnx_reader import from_onnx
-
+        try:
+            from .onnx_reader import from_onnx
+        except ModuleNotFoundError as exc:  # a build without the ONNX frontend
+            if exc.name != f"{__package__}.onnx_reader":
+                raise
+            raise ImportFailed("this cnncalc cannot import ONNX files (no ONNX frontend)") from None
         return from_onnx(source, input_shape, allow_unknown)
     from .torch_fx import from_source
 

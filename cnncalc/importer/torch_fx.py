@@ -1204,6 +1204,22 @@ def _check_inputs(gm: Any, source: str) -> None:
                            f"({listed}); a spec has one")
 
 
+def _uncalled(module: Any, gm: Any) -> list[tuple[str, int]]:
+    """Modules holding parameters or buffers of their own that the traced forward never reaches
+    (GoogLeNet's auxiliary heads at inference): neither called, nor inside a called module, nor
+    read directly."""
+    reached = {str(n.target) for n in gm.graph.nodes if n.op in ("call_module", "get_attr")}
+    out = []
+    for path, m in module.named_modules():
+        own = sum(t.numel() for t in (*m.parameters(recurse=False), *m.buffers(recurse=False)))
+        parts = path.split(".")
+        inside = any(".".join(parts[:i]) in reached for i in range(1, len(parts) + 1))
+        read = any(f"{path}.{name}" in reached for name, _ in m.named_parameters(recurse=False))
+        if path and own and not inside and not read:
+            out.append((path, own))
+    return out
+
+
 def from_module(module: Any, input_shape: tuple[int, ...], source: str = "",
                 allow_unknown: bool = False, name: str = "") -> ImportedModel:
     """``module`` as an :class:`~cnncalc.importer.ImportedModel`, traced with torch.fx at
@@ -1227,6 +1243,12 @@ def from_module(module: Any, input_shape: tuple[int, ...], source: str = "",
     if importer.placeholders:
         ops = ", ".join(dict.fromkeys(importer.placeholders))
         notes.append(f"{len(importer.placeholders)} placeholder layer(s) count nothing: {ops}.")
+    unused = _uncalled(module, gm)
+    if unused:
+        count = sum(n for _, n in unused)
+        shown = ", ".join(path for path, _ in unused[:5]) + (" …" if len(unused) > 5 else "")
+        notes.append(f"Not in the spec: {len(unused)} module(s) with {count:,} parameters and "
+                     f"buffers that forward does not call in eval mode: {shown}.")
     spec_name = re.sub(r"[^A-Za-z0-9_\-]", "_", name or type(module).__name__) or "imported"
     return ImportedModel(
         source=source, input_shape=tuple(input_shape), layers=layers, outputs=outputs,

@@ -300,6 +300,15 @@ def test_other_ranks_vectors_dict_outputs_and_layer_scales_round_trip(factory, s
         assert built(x).shape == y.shape
 
 
+def test_modules_forward_does_not_call_are_named_in_the_header():
+    result = invoke("import", "tests/import_models.py:with_aux", "--input", "3x8x8")
+    assert result.exit_code == 0, result.output
+    # aux.1: Linear(256, 2) = 256·2 + 2; the conv is the spec's only layer
+    assert "# Not in the spec: 1 module(s) with 514 parameters and buffers that forward does " \
+        "not call in eval mode: aux.1." in result.stdout
+    assert analyze(parse_spec(result.stdout, "a.yaml", "a")).totals.params == 3 * 4 + 4
+
+
 def test_a_parameterless_module_called_three_times_gets_three_paths():
     spec, _ = imported(import_models.reused(), (4, 8, 8))
     assert [r.path for r in analyze(spec).rows] == ["relu", "conv1", "relu_1", "conv2", "relu_2"]
