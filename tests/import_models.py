@@ -251,8 +251,16 @@ class WithAux(nn.Module):
         return x
 
 
+class LastPool(nn.Module):
+    """Channels last, then a pooling that means something else there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x.permute(0, 2, 3, 1), 2).permute(0, 3, 1, 2)
+
+
 # factories (SOURCE's callables): the classes themselves
 sink, shared, reused, data_dependent, attention = Sink, Shared, Reused, DataDependent, Attention
 lstm, two_inputs, shuffle, half_shuffle = Lstm, TwoInputs, Shuffle, HalfShuffle
 audio, clip, mlp, segment, plus_one = Audio, Clip, Mlp, Segment, PlusOne
 with_aux = WithAux
+last_pool = LastPool

@@ -766,8 +766,26 @@ def _function_rules() -> dict[Any, Callable[[Call], Conversion]]:
         torch.channel_shuffle: lambda c: ("channel_shuffle", {"groups": c.arg(1, "groups")}),
         torch.clone: lambda c: ALIAS,
         torch.chunk: _chunk, torch.split: _split,
+        F.layer_norm: _layer_norm_function,
     }
     return rules
+
+
+def _layer_norm_function(call: Call) -> Conversion:
+    """``F.layer_norm(x, shape, weight, bias, eps)`` over the last axis (weight and bias are
+    read from the module that owns them)."""
+    shape = call.arg(1, "normalized_shape")
+    shape = list(shape) if isinstance(shape, (list, tuple)) else [shape]
+    weight, bias = call.arg(2, "weight"), call.arg(3, "bias")
+    if shape != [call.inputs[0][-1]]:
+        raise Unknown(f"layer_norm over {shape} of {shape_text(call.inputs[0])}: cnncalc's "
+                      "layernorm normalises the last axis or the channels")
+    return "layernorm", {"over": "last", "affine": weight is not None,
+                         "bias": weight is not None and bias is not None,
+                         "eps": float(call.arg(4, "eps", 1e-5))}
+
+
+_layer_norm_function.reads_constants = True  # type: ignore[attr-defined]
 
 
 def _adaptive_max_function(call: Call) -> Conversion:
@@ -900,6 +918,22 @@ def _drop_defaults(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_POINTWISE = {"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "hardsigmoid",
+              "sigmoid", "tanh", "mish", "dropout", "identity", "drop_path"}
+
+
+def _first(x: tuple[int, ...]) -> tuple[int, ...]:
+    """A channels-last shape per sample (H, W, C) as channels first (C, H, W)."""
+    return (x[-1], *x[:-1]) if len(x) > 1 else x
+
+
+def _owner(constants: list[TensorValue]) -> str:
+    """The module whose parameters an op reads (``features.0.1`` for ``features.0.1.weight``
+    and ``.bias``), or ''."""
+    owners = {c.constant.rpartition(".")[0] for c in constants}
+    return owners.pop() if len(owners) == 1 else ""
+
+
 def _nodes_in(value: Any) -> Any:
     """The fx nodes in an argument structure (lists, tuples, dicts, slices), in order."""
     if hasattr(value, "op") and hasattr(value, "target"):
@@ -927,6 +961,7 @@ class _Importer:
         # channel shuffle steps held (_shuffle_step): node → (input tensor, its shape, groups,
         # 1 after the view, 2 after the transpose)
         self.shuffles: dict[Any, tuple[str, tuple[int, ...], int, int]] = {}
+        self.last: set[Any] = set()  # nodes whose tensor is channels last (after a permute)
         self.module_calls: dict[str, int] = {}
         self.placeholders: list[str] = []
         if not FUNCTIONS:
@@ -1023,7 +1058,8 @@ class _Importer:
                 activations and activations[0] in self.splits:
             self._split_item(node, activations[0])
             return
-        if is_tensor and self._shuffle_step(node, activations, out):
+        if is_tensor and (self._shuffle_step(node, activations, out) or
+                          self._permute(node, activations, out)):
             return
         if not activations:
             self._refuse(node, "it makes a tensor from no input", activations)
@@ -1044,10 +1080,15 @@ class _Importer:
         inputs = [self.values[a].sample for a in activations
                   if isinstance(self.values.get(a), TensorValue)]
         module = self.modules.get(str(node.target)) if node.op == "call_module" else None
-        call = Call(node, tuple(args), dict(kwargs), inputs,
-                    out.sample if is_tensor else tuple(v.sample for v in out), module, constants)
+        last = [a in self.last for a in activations]
+        output = out.sample if is_tensor else tuple(v.sample for v in out)
+        if any(last) and is_tensor:  # channels last, after a permute: read as channels first
+            inputs, output = [_first(x) for x in inputs], _first(output)
+        call = Call(node, tuple(args), dict(kwargs), inputs, output, module, constants)
         try:
-            result = self._convert(call)
+            if any(last) and not (all(last) and is_tensor):
+                raise Unknown("it mixes channels-last and channels-first tensors")
+            result = self._convert_last(call) if any(last) else self._convert(call)
         except Unknown as exc:
             self._refuse(node, str(exc), activations, module)
             return
@@ -1061,9 +1102,12 @@ class _Importer:
             self.tensor[node] = self.tensor[activations[0]]
             return
         steps = result if isinstance(result, list) else [("", *result)]
+        owner = _owner(constants)
         if steps[0][1] == "layer_scale" and constants[0].constant not in self.taken:
             path = constants[0].constant  # γ is the parameter at that path (ConvNeXt's CNBlock)
             self.taken.add(path)
+        elif owner and owner == self._scope(node):  # F.layer_norm(x, …, self.weight, self.bias)
+            path = self._module_path(owner)
         else:
             path = self._path(node, steps[0][1])
         names = [self.tensor[a] for a in activations]
@@ -1073,11 +1117,72 @@ class _Importer:
         for i, (suffix, kind, config) in enumerate(steps):
             step_path = path if not suffix else self._unique(f"{path}_{suffix}")
             output = node.name if i == len(steps) - 1 else f"{node.name}__{i}"
-            shape = out.sample if i == len(steps) - 1 else None
+            shape = call.output if i == len(steps) - 1 else None
             self.layers.append(ImportedLayer(step_path, kind, _drop_defaults(kind, config),
                                              names, output, origin, shape))
             names = [output]
         self._produced(node, activations, node.name)
+        if any(last):
+            self.last.add(node)
+
+    def _permute(self, node: Any, activations: list[Any], out: TensorValue) -> bool:
+        """``x.permute(0, 2, 3, 1)`` (channels last) and back: no layer, but the layout is kept,
+        so that what runs between (ConvNeXt's LayerNorm and Linear over the channels) is read
+        as the channels-first layer it is."""
+        if _target_name(node) != "permute" or len(activations) != 1 or \
+                activations[0] not in self.tensor:
+            return False
+        args = self.calls[node][0]
+        dims = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
+            else list(args[1:])
+        rank = len(out.shape)
+        if not all(isinstance(d, int) for d in dims) or len(dims) != rank or rank < 3:
+            return False
+        dims = [d % rank for d in dims]
+        source = activations[0]
+        if source not in self.last and dims == [0, *range(2, rank), 1]:
+            self.last.add(node)
+        elif not (source in self.last and dims == [0, rank - 1, *range(1, rank - 1)]):
+            return False
+        self.tensor[node] = self.tensor[source]
+        return True
+
+    def _convert_last(self, call: Call) -> Conversion:
+        """A layer on a channels-last tensor, whose shapes ``call`` gives channels first:
+        ``nn.LayerNorm`` and ``F.layer_norm`` over the channels, ``nn.Linear`` as the 1×1
+        convolution it is (the same parameters and multiply-adds; the zoo's ConvNeXt writes it
+        so), and point-wise kinds as they are."""
+        node, m = call.node, call.module
+        channels = call.inputs[0][0]
+        if node.op == "call_module" and _module_rule(m) is _linear:
+            return "conv", {"out": m.out_features, "kernel": 1, "bias": m.bias is not None}
+        if node.op == "call_module" and _module_rule(m) is _layernorm:
+            if tuple(m.normalized_shape) != (channels,):
+                raise Unknown(f"normalized_shape {list(m.normalized_shape)} over {channels} "
+                              "channels last")
+            return "layernorm", {"over": "channels", "affine": m.elementwise_affine,
+                                 "bias": m.elementwise_affine and m.bias is not None,
+                                 "eps": m.eps}
+        # the rules below read the shapes as they are in torch: channels last
+        last = Call(node, call.args, call.kwargs, [(*x[1:], x[0]) for x in call.inputs],
+                    (*call.output[1:], call.output[0]), m, call.constants)
+        result = self._convert(last)
+        kind = result[0] if isinstance(result, tuple) else None
+        if kind == "layernorm" and result[1]["over"] == "last":
+            return "layernorm", {**result[1], "over": "channels"}
+        if kind in _POINTWISE or (kind in ("add", "mul") and len(set(call.inputs)) == 1):
+            return result
+        raise Unknown(f"{_op_text(node, m)} on a channels-last tensor (after a permute): only "
+                      "layer norms, linear layers over the channels and point-wise ops are read")
+
+    def _module_path(self, target: str) -> str:
+        """The path of a layer that is the module ``target`` (its first call: the module's
+        path; later ones numbered)."""
+        self.module_calls[target] = self.module_calls.get(target, 0) + 1
+        if self.module_calls[target] == 1:
+            self.taken.add(target)
+            return target
+        return self._unique(target)
 
     def _shuffle_step(self, node: Any, activations: list[Any], out: TensorValue) -> bool:
         """ShuffleNet's channel shuffle written out, as torchvision's ``channel_shuffle``:
@@ -1151,12 +1256,7 @@ class _Importer:
 
     def _path(self, node: Any, kind: str) -> str:
         if node.op == "call_module":
-            target = str(node.target)
-            self.module_calls[target] = self.module_calls.get(target, 0) + 1
-            if self.module_calls[target] == 1:
-                self.taken.add(target)
-                return target
-            return self._unique(target)
+            return self._module_path(str(node.target))
         scope = self._scope(node)
         base = _op_name(node, kind)
         return self._unique(f"{scope}.{base}" if scope else base)

@@ -31,12 +31,14 @@ MODELS = {
     "mobilenet-v2": (reference_models.mobilenet_v2, (3, 64, 64)),
     "efficientnet-b0": (reference_models.efficientnet_b0, (3, 64, 64)),
     "densenet121": (reference_models.densenet121, (3, 64, 64)),
+    "convnext-tiny": (reference_models.convnext_tiny, (3, 64, 64)),
     "unet": (reference_models.unet, (1, 188, 188)),  # 188: the smallest valid U-Net input
 }
 SOURCES = {"resnet50": "tests/torch_models.py:resnet50",
            "mobilenet-v2": "tests/reference_models.py:mobilenet_v2",
            "efficientnet-b0": "tests/reference_models.py:efficientnet_b0",
            "densenet121": "tests/reference_models.py:densenet121",
+           "convnext-tiny": "tests/reference_models.py:convnext_tiny",
            "unet": "tests/reference_models.py:unet"}
 
 
@@ -86,19 +88,17 @@ def test_built_import_has_the_modules_params_and_output_shape(round_trip):
 
 
 def test_imported_paths_are_the_module_paths(round_trip):
+    """Every module holding parameters is a row at its own path, with its parameters."""
     name, model, x, y, spec = round_trip
-    a = analyze(spec)
-    modules = dict(model.named_modules())
-    leaves = [path for path, m in modules.items() if path and not list(m.children())]
-    paths = {row.path for row in a.rows}
-    called = [p for p in leaves if p in paths]
-    assert len(called) >= 0.9 * len(leaves)  # every module that runs (not the unused ones)
-    for path in called:
-        row = next(r for r in a.rows if r.path == path)
-        assert row.params == sum(p.numel() for p in modules[path].parameters()), path
+    rows = {row.path: row for row in analyze(spec).rows}
+    holders = [(path, m) for path, m in model.named_modules()
+               if path and any(True for _ in m.parameters(recurse=False))]
+    assert len(holders) >= 20  # U-Net: 23 convolutions
+    for path, m in holders:
+        assert rows[path].params == sum(p.numel() for p in m.parameters()), path
 
 
-@pytest.mark.parametrize("name", sorted(set(FIGURES) - {"convnext-tiny"}))
+@pytest.mark.parametrize("name", sorted(FIGURES))
 def test_import_at_the_published_input_has_the_published_figures(name):
     """Fake tensors: no arithmetic, so the full 224 (and 572) inputs cost nothing."""
     params, buffers, macs, output = FIGURES[name]
@@ -109,12 +109,24 @@ def test_import_at_the_published_input_has_the_published_figures(name):
         (params, buffers, macs, output)
 
 
-def test_convnext_channels_last_code_is_named_not_guessed():
-    """LayerNorm2d permutes to channels last and calls F.layer_norm with its own weight: no
-    kind for the permute (docs/import.md, what is not supported)."""
-    with pytest.raises(ImportFailed, match=r"fx node permute \(Tensor.permute\) in features.0.1 "
-                                           "has no cnncalc layer kind"):
-        from_module(reference_models.build("convnext-tiny"), (3, 64, 64))
+def test_convnext_channels_last_layers_are_read_channels_first():
+    """CNBlock permutes to channels last for nn.LayerNorm and two nn.Linear; LayerNorm2d
+    permutes around F.layer_norm with its own weight: layer norms over channels and 1×1
+    convolutions (the same parameters and multiply-adds), at the modules' paths."""
+    spec, text = imported(reference_models.build("convnext-tiny"), (3, 64, 64))
+    rows = {r.path: r for r in analyze(spec).rows}
+    assert rows["features.1.0.block.3"].kind == "conv"  # nn.Linear(96, 384)
+    assert rows["features.1.0.block.3"].params == 96 * 384 + 384
+    assert rows["features.1.0.block.2"].kind == rows["features.0.1"].kind == "layernorm"
+    assert rows["features.0.1"].params == 2 * 96  # LayerNorm2d's weight and bias
+    assert rows["features.1.0.layer_scale"].params == 96
+
+
+def test_a_channels_last_op_that_is_not_point_wise_is_refused():
+    with pytest.raises(ImportFailed, match=r"fx node max_pool2d \(F.max_pool2d\) at the top "
+                                           "level has no cnncalc layer kind: F.max_pool2d on a "
+                                           "channels-last tensor"):
+        from_module(import_models.last_pool(), (4, 8, 8))
 
 
 def test_resnet50_at_224_has_torchvisions_figures():
