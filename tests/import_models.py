@@ -258,9 +258,31 @@ class LastPool(nn.Module):
         return F.max_pool2d(x.permute(0, 2, 3, 1), 2).permute(0, 3, 1, 2)
 
 
+class StdConv2d(nn.Conv2d):
+    """A weight-standardised convolution (BiT's): F.conv2d of a weight computed in forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Standardised(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = StdConv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.norm = nn.GroupNorm(2, 8)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(F.relu(self.norm(self.conv(x))), 1).flatten(1)
+        return F.linear(x, self.fc.weight, self.fc.bias)
+
+
 # factories (SOURCE's callables): the classes themselves
 sink, shared, reused, data_dependent, attention = Sink, Shared, Reused, DataDependent, Attention
 lstm, two_inputs, shuffle, half_shuffle = Lstm, TwoInputs, Shuffle, HalfShuffle
 audio, clip, mlp, segment, plus_one = Audio, Clip, Mlp, Segment, PlusOne
 with_aux = WithAux
 last_pool = LastPool
+standardised = Standardised

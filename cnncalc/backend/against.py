@@ -5,7 +5,8 @@ eval mode at the spec's input. A spec row and a module are paired by path (the s
 ``layer3.2.conv1`` is the module ``layer3.2.conv1``) and compared on parameters and buffers (the
 ``numel`` of the module's own, recursive, parameters and buffers) and fvcore's count
 (``FlopCountAnalysis(model, x).by_module()``, beside the spec's rows counted under cnncalc's
-``fvcore`` convention, which reproduces it). A path that names a parameter rather than a module
+``fvcore`` convention, which reproduces it), except for a module the forward never calls (its
+weights used directly, ``F.linear(x, self.fc.weight)``: fvcore counts the op where it runs). A path that names a parameter rather than a module
 (a layer scale's γ) is paired with that parameter. The totals compare parameters, buffers,
 fvcore's total and the output shape.
 
@@ -55,7 +56,7 @@ class Against:
         return [r for r in self.rows if not r.ok]
 
 
-def _fvcore(model: Any, x: torch.Tensor) -> tuple[dict[str, int], int, str]:
+def _fvcore(model: Any, x: torch.Tensor) -> tuple[dict[str, int], int, set[str], str]:
     import fvcore
     from fvcore.nn import FlopCountAnalysis
 
@@ -65,7 +66,8 @@ def _fvcore(model: Any, x: torch.Tensor) -> tuple[dict[str, int], int, str]:
         counter.unsupported_ops_warnings(False)
         counter.uncalled_modules_warnings(False)
         by_module = {path: int(n) for path, n in counter.by_module().items()}
-    return by_module, int(counter.total()), getattr(fvcore, "__version__", "unknown")
+        uncalled = set(counter.uncalled_modules())
+    return by_module, int(counter.total()), uncalled, getattr(fvcore, "__version__", "unknown")
 
 
 def _output_shapes(value: Any) -> list[tuple[int, ...]]:
@@ -103,7 +105,7 @@ def verify_against(spec: Spec, source: str, input: Any = None, batch: int = 1,
                            f"{'×'.join(map(str, analysis.input))}: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                            ) from None
-    by_module, fv_total, fv_version = _fvcore(model, x)
+    by_module, fv_total, uncalled, fv_version = _fvcore(model, x)
     fv_spec = count(analysis, "fvcore")
     modules = dict(model.named_modules())
     parameters = dict(model.named_parameters())
@@ -113,9 +115,10 @@ def verify_against(spec: Spec, source: str, input: Any = None, batch: int = 1,
         if row.path in modules:
             m = modules[row.path]
             checks = (Check("params", row.params, _numel(m.parameters())),
-                      Check("buffers", row.buffers, _numel(m.buffers())),
-                      Check("fvcore", fv_spec.by_path.get(row.path, 0),
-                            by_module.get(row.path, 0)))
+                      Check("buffers", row.buffers, _numel(m.buffers())))
+            if row.path not in uncalled:  # a module whose weights forward uses directly
+                checks += (Check("fvcore", fv_spec.by_path.get(row.path, 0),
+                                 by_module.get(row.path, 0)),)
         elif row.path in parameters:  # a parameter used directly: a layer scale's γ
             checks = (Check("params", row.params, parameters[row.path].numel()),)
         elif row.leaf and (row.params or row.buffers):

@@ -766,7 +766,8 @@ def _function_rules() -> dict[Any, Callable[[Call], Conversion]]:
         torch.channel_shuffle: lambda c: ("channel_shuffle", {"groups": c.arg(1, "groups")}),
         torch.clone: lambda c: ALIAS,
         torch.chunk: _chunk, torch.split: _split,
-        F.layer_norm: _layer_norm_function,
+        F.layer_norm: _layer_norm_function, F.linear: _linear_function,
+        F.conv1d: _conv_function, F.conv2d: _conv_function, F.conv3d: _conv_function,
     }
     return rules
 
@@ -786,6 +787,40 @@ def _layer_norm_function(call: Call) -> Conversion:
 
 
 _layer_norm_function.reads_constants = True  # type: ignore[attr-defined]
+
+
+def _weights(call: Call) -> tuple[TensorValue, Any]:
+    """The weight and bias a functional conv or linear reads (module parameters, or tensors
+    computed from them, as a weight-standardised convolution does)."""
+    weight, bias = call.arg(1, "weight"), call.arg(2, "bias")
+    if not isinstance(weight, TensorValue) or not weight.constant:
+        raise Unknown("its weight is an activation, not a parameter")
+    return weight, bias
+
+
+def _conv_function(call: Call) -> Conversion:
+    """``F.conv1d/2d/3d(x, weight, bias, stride, padding, dilation, groups)``."""
+    weight, bias = _weights(call)
+    rank = len(weight.shape) - 2
+    padding = call.arg(4, "padding", 0)
+    return "conv", {"out": weight.shape[0], "kernel": list(weight.shape[2:]),
+                    "stride": _axes(call.arg(3, "stride", 1), rank),
+                    "padding": padding if isinstance(padding, str) else _axes(padding, rank),
+                    "dilation": _axes(call.arg(5, "dilation", 1), rank),
+                    "groups": call.arg(6, "groups", 1), "bias": bias is not None}
+
+
+def _linear_function(call: Call) -> Conversion:
+    """``F.linear(x, weight, bias)`` on a vector."""
+    weight, bias = _weights(call)
+    if len(call.inputs[0]) != 1:
+        raise Unknown(f"F.linear on a {shape_text(call.inputs[0])} tensor per sample; cnncalc's "
+                      "linear takes a vector (flatten first)")
+    return "linear", {"out": weight.shape[0], "bias": bias is not None}
+
+
+for _rule in (_conv_function, _linear_function):
+    _rule.reads_constants = True  # type: ignore[attr-defined]
 
 
 def _adaptive_max_function(call: Call) -> Conversion:
@@ -1061,6 +1096,11 @@ class _Importer:
         if is_tensor and (self._shuffle_step(node, activations, out) or
                           self._permute(node, activations, out)):
             return
+        if not activations and constants and is_tensor:
+            # computed from parameters alone (a standardised weight): a constant still, named
+            # after the parameter it came from, read where it is used
+            self.values[node] = TensorValue(out.shape, constant=constants[0].constant)
+            return
         if not activations:
             self._refuse(node, "it makes a tensor from no input", activations)
             return
@@ -1077,6 +1117,8 @@ class _Importer:
                          activations)
             return
         args, kwargs = self.calls[node]
+        args = tuple(self._constant(n, v) for n, v in zip(node.args, args))
+        kwargs = {k: self._constant(node.kwargs.get(k), v) for k, v in kwargs.items()}
         inputs = [self.values[a].sample for a in activations
                   if isinstance(self.values.get(a), TensorValue)]
         module = self.modules.get(str(node.target)) if node.op == "call_module" else None
@@ -1106,7 +1148,14 @@ class _Importer:
         if steps[0][1] == "layer_scale" and constants[0].constant not in self.taken:
             path = constants[0].constant  # γ is the parameter at that path (ConvNeXt's CNBlock)
             self.taken.add(path)
-        elif owner and owner == self._scope(node):  # F.layer_norm(x, …, self.weight, self.bias)
+        elif owner in self.modules and owner and not any(True for _ in
+                                                         self.modules[owner].children()):
+            # F.layer_norm(x, …, self.weight, self.bias): the layer is the module owning them
+            if self.module_calls.get(owner):
+                raise ImportFailed(
+                    f"cannot import {self.source}: the parameters of {owner} are used twice "
+                    f"(fx node {node.name} again); a spec has one set per layer and would count "
+                    "them once per use")
             path = self._module_path(owner)
         else:
             path = self._path(node, steps[0][1])
@@ -1124,6 +1173,12 @@ class _Importer:
         self._produced(node, activations, node.name)
         if any(last):
             self.last.add(node)
+
+    def _constant(self, arg: Any, value: Any) -> Any:
+        """An argument as the rules see it: a parameter (or a tensor computed from parameters
+        alone) as its constant :class:`TensorValue`, anything else as it was run."""
+        known = self.values.get(arg) if hasattr(arg, "op") else None
+        return known if isinstance(known, TensorValue) and known.constant else value
 
     def _permute(self, node: Any, activations: list[Any], out: TensorValue) -> bool:
         """``x.permute(0, 2, 3, 1)`` (channels last) and back: no layer, but the layout is kept,

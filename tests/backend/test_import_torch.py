@@ -294,6 +294,7 @@ def test_allow_unknown_writes_placeholders_named_in_the_footer():
 @pytest.mark.parametrize("factory, shape", [
     (import_models.audio, (1, 800)), (import_models.clip, (3, 4, 16, 16)),
     (import_models.mlp, (20,)), (import_models.segment, (3, 32, 32)),
+    (import_models.standardised, (3, 16, 16)),
 ])
 def test_other_ranks_vectors_dict_outputs_and_layer_scales_round_trip(factory, shape):
     model = factory().eval()
@@ -404,3 +405,12 @@ def test_verify_and_profile_refuse_placeholders_in_one_line(command, monkeypatch
         "transpose (Tensor.transpose), matmul (torch.matmul); a placeholder stands for an op with "
         "no layer kind (imported with --allow-unknown) and has no module: replace it with real "
         "layers to build, verify or profile the spec")
+
+
+def test_weights_used_directly_import_at_their_modules_path_and_verify_clean():
+    """F.conv2d of a standardised weight, F.linear(x, self.fc.weight, self.fc.bias)."""
+    pytest.importorskip("fvcore")
+    spec, _ = imported(import_models.standardised(), (3, 16, 16))
+    rows = {r.path: r for r in analyze(spec).rows}
+    assert rows["conv"].params == 8 * 3 * 3 * 3 and rows["fc"].params == 8 * 4 + 4
+    assert verify_against(spec, "s", model=import_models.standardised()).ok
