@@ -717,16 +717,35 @@ def verify(
     depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
                                         help="Show rows at this depth (every row is checked)."),
     format: BackendFormat = typer.Option(BackendFormat.table, "--format", "-f", help="Output format."),
+    against: Optional[str] = typer.Option(
+        None, "--against", metavar="SOURCE",
+        help="Compare with a real model instead of the spec's own build: path/to/model.py:factory "
+             "or package.module:factory (docs/import.md)."),
 ) -> None:
     """Build the model in torch, run it once and check every row: shapes, params, buffers, MACs.
 
-    Needs the torch backend (pip install 'cnncalc[torch]'). Exit 0 when everything agrees, 1 when
-    anything differs.
+    With --against SOURCE, compare the spec with that model instead: per path and in total
+    (params, buffers, fvcore's count, output shape), differences first. Needs the torch backend
+    (pip install 'cnncalc[torch]'). Exit 0 when everything agrees, 1 when anything differs.
     """
     from . import backend
 
     loaded = load_spec(spec)
     from .engine import analyze
+
+    if against is not None:
+        if depth is not None:
+            raise OptionError("--depth does not apply with --against (every difference is listed)")
+        backend.require_torch()
+        from .backend import report
+        from .backend.against import verify_against
+
+        compared = verify_against(loaded, against, input, batch)
+        _print_backend(format, lambda: report.against_dict(compared),
+                       lambda: report.against_rich(compared))
+        if not compared.ok:
+            raise typer.Exit(1)
+        return
 
     backend.check_fits(analyze(loaded, input, batch=batch))  # before torch is even imported
     backend.require_torch()
@@ -738,6 +757,50 @@ def verify(
                    lambda: report.verification_rich(result, depth))
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("import", epilog="Example: cnncalc import path/to/model.py:make_model --input 3x224x224 -o net.yaml")
+def import_(
+    source: str = typer.Argument(..., metavar="SOURCE",
+                                 help="path/to/model.py:factory or package.module:factory (a "
+                                      "callable returning an nn.Module), or a .onnx file."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", metavar="CxHxW",
+                                        help="Input shape per sample (required for torch "
+                                             "models, which have none of their own)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Write the spec to FILE (default: stdout)."),
+    allow_unknown: bool = typer.Option(
+        False, "--allow-unknown",
+        help="Write an op with no layer kind as a placeholder that counts nothing (and says so "
+             "in the table's footer) instead of failing."),
+    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists (by default an "
+                                                      "existing file is never overwritten)."),
+) -> None:
+    """Write a spec of a real model: its layers, settings and module paths, in cnncalc's format.
+
+    A torch model is traced with torch.fx at --input; the spec is checked against the trace
+    before it is written (every layer's output shape). Exit 2 on an op with no layer kind,
+    naming it (docs/import.md).
+    """
+    from .importer.load import checked_yaml, import_source
+    from .output import check_target, write_text
+
+    shape = None
+    if input is not None:
+        from .spec import parse_shape
+
+        try:
+            shape = parse_shape(input)
+        except ValueError as exc:
+            raise OptionError(f"--input {input}: {exc}") from None
+    if out is not None:  # refused before the (long) import, and again when written
+        check_target(out, overwrite=force, label="--out")
+    text = checked_yaml(import_source(source, shape, allow_unknown))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    written = write_text(out, text, overwrite=force, label="--out")
+    typer.echo(f"wrote {written}")
 
 
 @app.command(epilog="Example: cnncalc profile resnet50 --device cuda --batch 1,8,32,128 --dtype bf16")

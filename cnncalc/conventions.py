@@ -434,6 +434,14 @@ _THOP_WHY.update({
     "prelu": "1 per input element (in eval mode)",
 })
 
+# A placeholder (an imported op with no kind, cnncalc import --allow-unknown) counts nothing in
+# every convention: what the op costs is not known.
+for _rules in (_FVCORE_MODERN, _TORCHINFO_MODERN, _PTFLOPS_MODERN, _THOP_MODERN):
+    _rules["placeholder"] = _nothing
+_PLACEHOLDER_WHY = "not counted: a placeholder for an op with no layer kind (its cost is unknown)"
+for _why in (_FVCORE_WHY, _TORCHINFO_WHY, _PTFLOPS_WHY, _THOP_WHY):
+    _why["placeholder"] = _PLACEHOLDER_WHY
+
 _NOT_COUNTED = ("; nor mish, hardsigmoid, layer scale, slices, channel shuffle, drop path (the "
                 "identity in eval mode) and the merges (add, mul, concat)")
 for _why in (_FVCORE_WHY, _PTFLOPS_WHY, _THOP_WHY):

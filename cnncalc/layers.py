@@ -1736,6 +1736,64 @@ class ConcatMerge(_Merge):
         return [f"{_axis_name(a, len(y))}: {sizes} = {y[a]:,}"]
 
 
+# --------------------------------------------------------------------------------------------
+# Placeholder: what an importer writes, with --allow-unknown, for an op that has no kind here.
+
+
+def text(value: Any) -> str:
+    """A non-empty line of text."""
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        raise FieldError(f"must be a line of text, got {brief(value)}")
+    return value.strip()
+
+
+text.json_schema = {"type": "string", "minLength": 1}  # type: ignore[attr-defined]
+
+
+def output_shape_value(value: Any) -> Shape:
+    """A per-sample shape: ``[256, 14, 14]``, ``256x14x14`` or one integer for a vector."""
+    if isinstance(value, str) and value.strip():
+        parts = value.replace("×", "x").replace(" ", "").split("x")
+        value = [int(p) if p.isdigit() and len(p) <= 19 else p for p in parts]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 4:
+        raise FieldError(f"must be a shape per sample like [256, 14, 14] or 256x14x14 (one to "
+                         f"four sizes), got {brief(value)}")
+    return tuple(positive_int(v) for v in value)
+
+
+output_shape_value.json_schema = {  # type: ignore[attr-defined]
+    "anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 1},
+               "minItems": 1, "maxItems": 4},
+              {"type": "string"}, {"type": "integer", "minimum": 1}]}
+
+
+@register
+class Placeholder(LayerRule):
+    kind = "placeholder"
+    summary = ("an op with no layer kind, kept by `cnncalc import --allow-unknown`: its output "
+               "shape as traced, and nothing counted (no parameters, buffers or MACs)")
+    fields = {
+        "op": Field(text, doc="what the op was in the source model (e.g. torch.matmul)"),
+        "shape": Field(output_shape_value, doc="its output shape per sample, as traced"),
+    }
+    accepts = ALL_RANKS
+
+    def output_shape(self, cfg: Config, x: Shape) -> Shape:
+        return tuple(cfg["shape"])
+
+    def saved_for_backward(self, cfg: Config, x: Shape, y: Shape) -> tuple[Saved, ...]:
+        return ()  # unknown: counted as nothing, as everything else about it
+
+    def describe(self, cfg: Config) -> str:
+        return cfg["op"]
+
+    def explain(self, cfg: Config, x: Shape, y: Shape) -> list[str]:
+        return [f"counts nothing: a placeholder for {cfg['op']} (no layer kind); its output "
+                f"{_shape_text(y)} is as traced, its parameters and MACs are not counted"]
+
+
 # relu, tanh, sigmoid and the softmaxes compute their gradient from their output; the others
 # (hardtanh for relu6, leaky_relu, elu, gelu, silu, mish, hardswish, hardsigmoid) from their
 # input, as torch's derivatives.yaml says.

@@ -270,7 +270,21 @@ def footer_lines(analysis: Analysis, numbers: Numbers, warnings: bool = True) ->
                      f"MACs {exact_count(t.head_macs)} and activations "
                      f"{numbers.bytes(t.head_activation_bytes)} (not in the totals)")
     lines.append(convention_text(analysis) + "; RF: receptive field in input pixels")
+    placeholders = placeholder_line(analysis)
+    if placeholders:
+        lines.append(placeholders)
     return lines + (warning_lines(analysis) if warnings else [])
+
+
+def placeholder_line(analysis: Analysis) -> str:
+    """'2 placeholder layers count nothing: torch.matmul, torch.topk' (the distinct ops, in
+    order), or '' when the spec has none (cnncalc import --allow-unknown writes them)."""
+    ops = [r.settings for r in analysis.rows if r.leaf and r.kind == "placeholder"]
+    if not ops:
+        return ""
+    distinct = ", ".join(dict.fromkeys(ops))
+    layers = "layer counts" if len(ops) == 1 else "layers count"
+    return f"{len(ops)} placeholder {layers} nothing: {distinct}"
 
 
 def warning_lines(analysis: Analysis) -> list[str]:

@@ -417,3 +417,12 @@ def build(name: str) -> nn.Module:
 
 def input_shape(name: str) -> tuple[int, ...]:
     return BUILDERS[name][1]
+
+
+# Factories by Python name, for `cnncalc import tests/reference_models.py:densenet121` and
+# `cnncalc verify SPEC --against tests/reference_models.py:densenet121`.
+mobilenet_v2 = MobileNetV2
+efficientnet_b0 = EfficientNetB0
+convnext_tiny = ConvNeXtTiny
+densenet121 = DenseNet121
+unet = UNet

@@ -379,7 +379,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-@pytest.mark.parametrize("args", [["table", "resnet152"], ["list"],
+@pytest.mark.parametrize("args", [["table", "resnet152"], ["list"], ["import", "--help"],
                                   ["compare", "inception-naive", "inception-bottleneck"]])
 def test_commands_never_import_torch(args):
     code = textwrap.dedent(f"""

@@ -411,8 +411,19 @@ def test_kind_specs_cover_every_layer_kind():
     for name, text in KIND_SPECS.items():
         spec = parse_spec(text, f"{name}.yaml", name)
         kinds |= {leaf.kind for leaf in layers_by_path(analyze(spec)).values()}
-    # merges read named tensors: tests/test_conventions_modern.py runs the tools on them
-    assert kinds == {k for k, rule in REGISTRY.items() if rule.arity == 1}
+    # merges read named tensors: tests/test_conventions_modern.py runs the tools on them; a
+    # placeholder has no torch module to run a tool on (test_placeholder_counts_nothing)
+    assert kinds == {k for k, rule in REGISTRY.items() if rule.arity == 1} - {"placeholder"}
+
+
+def test_placeholder_counts_nothing_in_every_convention():
+    spec = parse_spec("input: 3x8x8\nlayers:\n  - placeholder: {op: torch.matmul, shape: 5x8x8}\n"
+                      "  - conv: {out: 2, kernel: 1, bias: false}\n", "p.yaml", "p")
+    a = analyze(spec)
+    for name in ("macs", "flops", "fvcore", "torchinfo", "ptflops", "thop"):
+        assert count(a, name).by_path["0"] == 0, name
+    assert a.rows[0].output == (5, 8, 8) and a.rows[0].params == a.rows[0].buffers == 0
+    assert a.totals.macs == 5 * 2 * 8 * 8  # the conv after it reads its 5 channels: 5·2 per pixel
 
 
 @pytest.mark.parametrize("name", KIND_SPECS)

@@ -486,6 +486,7 @@ MINIMAL = {
     "upsample": ("{scale: 2}", "3x8x8"),
     "pad": ("{padding: 1}", "3x8x8"),
     "crop": ("{size: 4}", "3x8x8"),
+    "placeholder": ("{op: torch.matmul, shape: 3x4x4}", "3x8x8"),
 }
 
 

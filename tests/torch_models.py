@@ -170,3 +170,12 @@ BUILDERS = {
 def build(name: str) -> nn.Module:
     """A torchvision-layout model by zoo name, in eval mode (as the tools are usually run)."""
     return BUILDERS[name]().eval()
+
+
+def resnet50() -> nn.Module:
+    """A factory for `cnncalc import tests/torch_models.py:resnet50` and `verify --against`."""
+    return ResNet(Bottleneck, [3, 4, 6, 3])
+
+
+def resnet152() -> nn.Module:
+    return ResNet(Bottleneck, [3, 8, 36, 3])

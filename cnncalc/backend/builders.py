@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine import analyze
+from ..errors import OptionError
 from ..graph import GRAPH_INPUT, Graph
 from ..layers import REGISTRY, Config, Shape, padding_per_axis
 from ..spec import Spec
@@ -394,6 +395,29 @@ for _kind, _factory in _ELEMENTWISE.items():
     builds(_kind)(lambda cfg, x, factory=_factory: factory())
 
 
+class PlaceholderError(OptionError):
+    """A spec with placeholder layers (``cnncalc import --allow-unknown``) cannot be built."""
+
+
+def _placeholder_message(places: list[str]) -> str:
+    shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+    return (f"cannot build {len(places)} placeholder layer(s) in torch: {shown}; a placeholder "
+            "stands for an op with no layer kind (imported with --allow-unknown) and has no "
+            "module: replace it with real layers to build, verify or profile the spec")
+
+
+def refuse_placeholders(graph: Graph) -> None:
+    """Refuse, naming them, a graph with placeholder layers: they have no torch module."""
+    places = [f"{op.path} ({op.config['op']})" for op in graph.ops if op.kind == "placeholder"]
+    if places:
+        raise PlaceholderError(_placeholder_message(places))
+
+
+@builds("placeholder")
+def _placeholder(cfg: Config, x: Shape) -> nn.Module:
+    raise PlaceholderError(_placeholder_message([cfg["op"]]))
+
+
 # --------------------------------------------------------------------------------------------
 # Specs
 
@@ -403,6 +427,7 @@ def build(spec: Spec, input: Any = None) -> Network:
     analysis = analyze(spec, input)
     graph = analysis.graph
     assert graph is not None
+    refuse_placeholders(graph)
     modules = {}
     for op in graph.ops:
         if not op.row:

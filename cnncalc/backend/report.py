@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..render import Report, TextTable, human_bytes, shape_text
 from .timing import Profile
 from .checks import Check, RowCheck, Verification
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .against import Against
 
 CHECK_COLUMNS = ("shape", "params", "trainable", "buffers", "macs")
 CHECK_HEADERS = ("Shape", "Params", "Trainable", "Buffers", "MACs")
@@ -77,6 +80,102 @@ def verification_rich(v: Verification, depth: int | None = None) -> Report:
     for note in v.notes:
         report.line(note, "dim")
     report.line(verdict(v), "bold green" if v.ok else "bold red")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# verify --against: a spec beside a real model (cnncalc.backend.against)
+
+AGAINST_COLUMNS = ("params", "buffers", "fvcore")
+AGAINST_HEADERS = ("Params", "Buffers", "fvcore")
+
+
+def _unpaired_dicts(items: Any) -> list[dict[str, Any]]:
+    return [{"path": path, "params": params, "buffers": buffers}
+            for path, params, buffers in items]
+
+
+def against_dict(a: "Against") -> dict[str, Any]:
+    """``verify --against --format json``: the differing rows first, then the agreeing ones."""
+    rows = _leaves_first(a.failed_rows) + [r for r in a.rows if r.ok]
+    return {
+        "spec": a.analysis.spec.name, "against": a.source, "input": list(a.analysis.input),
+        "batch": a.analysis.batch, "ok": a.ok, "versions": a.versions,
+        "rows": [{"path": r.path, "kind": r.kind, "ok": r.ok,
+                  "checks": {c.name: _check_dict(c) for c in r.checks}} for r in rows],
+        "spec_only": _unpaired_dicts(a.spec_only), "model_only": _unpaired_dicts(a.model_only),
+        "unpaired_rows": a.unpaired,
+        "totals": {c.name: _check_dict(c) for c in a.totals},
+    }
+
+
+def _leaves_first(rows: list[RowCheck]) -> list[RowCheck]:
+    """Layers before the groups that hold them (a group differs because a layer does), each in
+    spec order."""
+    return [r for r in rows if r.leaf] + [r for r in rows if not r.leaf]
+
+
+def against_verdict(a: "Against") -> str:
+    checked = ", ".join(f"{name} {version}" for name, version in a.versions.items())
+    if a.ok:
+        return (f"verified against {a.source}: all {len(a.rows)} paired rows and the totals "
+                f"agree ({checked})")
+    parts = []
+    if a.failed_rows:
+        parts.append(f"{len(a.failed_rows)} of {len(a.rows)} paired rows differ")
+    if a.spec_only:
+        parts.append(f"{len(a.spec_only)} spec layer(s) with parameters are not in the model")
+    if a.model_only:
+        parts.append(f"{len(a.model_only)} module(s) with parameters are not in the spec")
+    bad = [c.name for c in a.totals if not c.ok]
+    if bad:
+        parts.append(f"totals differ: {', '.join(bad)}")
+    return f"MISMATCH against {a.source}: " + "; ".join(parts)
+
+
+def _totals_cell(value: Any) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    return ", ".join(shape_text(v) for v in value)
+
+
+def against_rich(a: "Against") -> Report:
+    """What differs first (paired rows, then unpaired paths), the count of rows that agree,
+    then the totals."""
+    spec = a.analysis.spec.name
+    report = Report()
+    failed = _leaves_first(a.failed_rows)
+    if failed:
+        table = report.table(TextTable(
+            f"{spec} against {a.source}: rows that differ (spec ≠ model)",
+            ("Layer", "Kind", *AGAINST_HEADERS)))
+        for row in failed:
+            by_name = {c.name: c for c in row.checks}
+            table.add_row([row.path, row.kind, *(_cell(by_name.get(c)) for c in AGAINST_COLUMNS)],
+                          style="red")
+        report.line()
+    for title, items in (("in the spec, not in the model", a.spec_only),
+                         ("in the model, not in the spec", a.model_only)):
+        if items:
+            table = report.table(TextTable(f"{title} (parameters and buffers not compared)",
+                                           ("Path", "Params", "Buffers"), right=(1, 2)))
+            for path, params, buffers in items:
+                table.add_row([path, f"{params:,}", f"{buffers:,}"], style="red")
+            report.line()
+    report.line(f"{len(a.rows) - len(failed)} rows agree (params, buffers, fvcore by module); "
+                f"{a.unpaired} spec rows without parameters have no module of their path and "
+                "count in the totals only", "dim")
+    report.line()
+    totals = report.table(TextTable(f"whole model, input {shape_text(a.analysis.input)}, batch "
+                                    f"{a.analysis.batch}", ("Check", "Spec", "Model", ""),
+                                    right=(1, 2)))
+    for check in a.totals:
+        totals.add_row([check.name, _totals_cell(check.expected), _totals_cell(check.actual),
+                        "✓" if check.ok else "✗"], style=None if check.ok else "red")
+    report.line()
+    report.line("fvcore: the spec counted under cnncalc's fvcore convention, the model by "
+                "FlopCountAnalysis(model, x)", "dim")
+    report.line(against_verdict(a), "bold green" if a.ok else "bold red")
     return report
 
 
@@ -163,4 +262,5 @@ def profile_rich(p: Profile) -> Report:
     return report
 
 
-__all__ = ["profile_dict", "profile_rich", "verification_dict", "verification_rich"]
+__all__ = ["against_dict", "against_rich", "against_verdict", "profile_dict", "profile_rich",
+           "verification_dict", "verification_rich"]

@@ -38,6 +38,8 @@ class ImportedLayer:
     inputs: list[str]
     output: str
     origin: str = ""
+    # the output shape per sample as the frontend saw it (traced, or read from the file), or None:
+    # the written spec is analysed and each layer's shape held to it (cnncalc.importer.load)
     shape: tuple[int, ...] | None = None
 
 
