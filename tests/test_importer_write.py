@@ -140,3 +140,10 @@ def test_a_module_reading_an_outside_tensor_takes_its_name():
 def test_flat_writing_names_tensors_by_their_shortest_unique_tail():
     text = to_yaml(_residual_stage([(8, False, None), (8, False, 0)]), fold=False)
     assert "as: stem" in text and 'as: "0_add"' in text  # stage.0.add: 'add' is not unique
+
+
+def test_floats_read_back_as_numbers():
+    from cnncalc.yamlio import load_yaml
+
+    for value in (1e-06, 1e-05, 0.001, 2.5, 1e20, -3e-07):
+        assert load_yaml(f"a: {scalar(value)}")["a"] == value
