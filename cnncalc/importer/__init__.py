@@ -81,3 +81,14 @@ def check_shapes(model: ImportedModel, analysis: Any) -> None:
                             f"sample, but its cnncalc layer {row.path} ({layer.kind}) makes "
                             f"{ours}; the translation is wrong (please report it)",
                             Location(model.source))
+
+
+def unique_name(name: str, taken: set[str], start: int = 2) -> str:
+    """``name``, or ``name_N`` with the first free N from ``start``, added to ``taken``."""
+    if name in taken:
+        n = start
+        while f"{name}_{n}" in taken:
+            n += 1
+        name = f"{name}_{n}"
+    taken.add(name)
+    return name

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Location, SpecError
-from . import GRAPH_INPUT, ImportedLayer, ImportedModel
+from . import GRAPH_INPUT, ImportedLayer, ImportedModel, unique_name
 
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit; larger files need external data anyway
 _PATH_PART = re.compile(r"[A-Za-z0-9_\-]+\Z")
@@ -398,14 +398,7 @@ def _node_path(reader: _Reader, node: Any, weight: str | None) -> str:
 
 
 def _unique_path(reader: _Reader, path: str) -> str:
-    if path not in reader.taken:
-        reader.taken.add(path)
-        return path
-    n = 2
-    while f"{path}_{n}" in reader.taken:
-        n += 1
-    reader.taken.add(f"{path}_{n}")
-    return f"{path}_{n}"
+    return unique_name(path, reader.taken)
 
 
 # --------------------------------------------------------------------------------------------

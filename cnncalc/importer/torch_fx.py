@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from ..errors import quoted
 from ..layers import REGISTRY
-from . import GRAPH_INPUT, ImportedLayer, ImportedModel
+from . import GRAPH_INPUT, ImportedLayer, ImportedModel, unique_name
 from .load import ImportFailed, shape_text
 from .write import compact
 
@@ -1011,14 +1011,7 @@ class _Importer:
     # names ---------------------------------------------------------------------------------
 
     def _unique(self, path: str) -> str:
-        if path not in self.taken:
-            self.taken.add(path)
-            return path
-        n = 1
-        while f"{path}_{n}" in self.taken:
-            n += 1
-        self.taken.add(f"{path}_{n}")
-        return f"{path}_{n}"
+        return unique_name(path, self.taken, start=1)  # relu, relu_1, relu_2 as fx names calls
 
     def _scope(self, node: Any) -> str:
         stack = node.meta.get("nn_module_stack") or {}

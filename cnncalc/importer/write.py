@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import GRAPH_INPUT, ImportedLayer, ImportedModel
+from . import GRAPH_INPUT, ImportedLayer, ImportedModel, unique_name
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
@@ -88,13 +88,8 @@ def _nest(layers: list[ImportedLayer]) -> _Group:
 
 
 def _unique(name: str, group: _Group) -> str:
-    taken = {item.name if isinstance(item, _Group) else item[0] for item in group.items}
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name}_{n}" in taken:
-        n += 1
-    return f"{name}_{n}"
+    return unique_name(name, {item.name if isinstance(item, _Group) else item[0]
+                              for item in group.items})
 
 
 def _tensor_names(model: ImportedModel) -> dict[str, str]:
